@@ -1,0 +1,1 @@
+"""Deterministic demo exports, calibrated on the centres' published figures."""

@@ -1,0 +1,42 @@
+"""One writer at a time on the event log, whatever launched it (Dagster step, CLI, test).
+
+DuckDB allows a single writing process per file; the Dagster pool serialises steps of
+one instance, this lock also covers a CLI run next to a Dagster run.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from pathlib import Path
+
+
+class WriterBusy(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def writer_lock(path: Path, *, timeout_s: float = 600.0, poll_s: float = 0.2):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WriterBusy(
+                        f"another carnet process has held {path} for over {timeout_s:.0f}s "
+                        "(an ingestion or refresh is running); retry when it has finished"
+                    ) from None
+                time.sleep(poll_s)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

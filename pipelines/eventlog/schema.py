@@ -1,0 +1,71 @@
+"""DDL of `events.duckdb`. Schemas: `log` (events, append-only), `vault` (per-patient salts),
+`ingest` (receipts and quarantine)."""
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS log;
+CREATE SCHEMA IF NOT EXISTS vault;
+CREATE SCHEMA IF NOT EXISTS ingest;
+
+CREATE TABLE IF NOT EXISTS log.events (
+    event_id          BIGINT    NOT NULL,  -- position in the log, strictly increasing
+    event_type        VARCHAR   NOT NULL,  -- consultation_recorded, gp_declared, cost_booked, ...
+    centre_id         VARCHAR   NOT NULL,
+    business_key      VARCHAR   NOT NULL,  -- versions of one key supersede each other by recorded_at
+    payload           JSON      NOT NULL,  -- canonical fields; patients by pseudonym only
+    payload_hash      VARCHAR   NOT NULL,  -- sha256 of payload: equal hash = same version
+    occurred_at       TIMESTAMP NOT NULL,  -- when it happened, local time Europe/Paris
+    recorded_at       TIMESTAMP NOT NULL,  -- the extract's extracted_at, local time Europe/Paris
+    source_file       VARCHAR   NOT NULL,
+    source_sha256     VARCHAR   NOT NULL,
+    source_line       INTEGER   NOT NULL,
+    contract_version  VARCHAR   NOT NULL,
+    ingested_at       TIMESTAMP NOT NULL   -- wall-clock time of the append (transaction time)
+);
+
+-- Latest version per business key: an index for de-duplication, rebuildable from log.events.
+CREATE TABLE IF NOT EXISTS log.heads (
+    business_key  VARCHAR PRIMARY KEY,
+    event_id      BIGINT    NOT NULL,
+    recorded_at   TIMESTAMP NOT NULL,
+    payload_hash  VARCHAR   NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS vault.patient_keys (
+    subject_id  VARCHAR PRIMARY KEY,  -- HMAC(K, NIR)
+    salt        VARCHAR NOT NULL,     -- random; destroying it unlinks the patient's events
+    created_at  TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ingest.receipts (
+    file_name         VARCHAR   NOT NULL,
+    file_sha256       VARCHAR   NOT NULL,
+    centre_id         VARCHAR,
+    feed              VARCHAR,
+    extracted_at      TIMESTAMP,
+    dialect           VARCHAR,
+    status            VARCHAR   NOT NULL,  -- ingested | quarantined (whole file) | refused (name reused)
+    reason            VARCHAR,
+    rows_read         BIGINT,
+    rows_appended     BIGINT,
+    rows_duplicate    BIGINT,
+    rows_quarantined  BIGINT,
+    unknown_columns   VARCHAR[],
+    contract_version  VARCHAR,
+    ingested_at       TIMESTAMP NOT NULL,
+    PRIMARY KEY (file_name, file_sha256)
+);
+
+CREATE TABLE IF NOT EXISTS ingest.quarantine (
+    file_name       VARCHAR   NOT NULL,
+    file_sha256     VARCHAR   NOT NULL,
+    centre_id       VARCHAR,
+    feed            VARCHAR,
+    line            INTEGER,   -- NULL when the whole file is quarantined
+    column_name     VARCHAR,
+    value_masked    VARCHAR,   -- never a raw NIR
+    rule            VARCHAR   NOT NULL,
+    message         VARCHAR   NOT NULL,
+    all_reasons     VARCHAR,   -- every failed rule of the row, '; '-separated
+    quarantined_at  TIMESTAMP NOT NULL
+);
+"""

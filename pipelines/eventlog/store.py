@@ -1,0 +1,249 @@
+"""DuckDB storage of the event log: append a file's events, receipts and quarantine atomically.
+
+The only writes to `log.events` are INSERTs; nothing here updates or deletes an event.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.eventlog.schema import DDL
+
+
+@dataclass
+class QuarantinedRow:
+    line: int | None
+    column: str | None
+    value: str | None
+    rule: str
+    message: str
+    all_reasons: str
+
+
+@dataclass
+class FileBatch:
+    """Everything one inbox file produced, to be stored in one transaction."""
+
+    file_name: str
+    sha256: str
+    status: str  # ingested | quarantined | refused
+    centre_id: str | None = None
+    feed: str | None = None
+    extracted_at: dt.datetime | None = None
+    dialect: str | None = None
+    reason: str | None = None
+    rows_read: int | None = None
+    duplicates_in_file: int = 0
+    events: pl.DataFrame | None = None  # business_key, event_type, centre_id, event_time, source_line + payload columns
+    payload_columns: list[tuple[str, str]] = field(default_factory=list)  # (column, SQL type) in payload order
+    quarantine: list[QuarantinedRow] = field(default_factory=list)
+    unknown_columns: list[str] = field(default_factory=list)
+    contract_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    file_name: str
+    status: str
+    rows_read: int | None
+    rows_appended: int
+    rows_duplicate: int
+    rows_quarantined: int
+    reason: str | None = None
+
+    @property
+    def reconciles(self) -> bool:
+        if self.rows_read is None:
+            return True
+        return self.rows_read == self.rows_appended + self.rows_duplicate + self.rows_quarantined
+
+
+class ReconciliationError(AssertionError):
+    pass
+
+
+def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    if read_only:
+        return duckdb.connect(str(path), read_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(path))
+    conn.execute(DDL)
+    return conn
+
+
+class EventLog:
+    """The event log file; one instance per writer connection."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection):
+        self.conn = conn
+
+    def known_files(self) -> dict[str, set[str]]:
+        """File name → the SHA-256s already received under that name."""
+        known: dict[str, set[str]] = {}
+        for name, sha in self.conn.execute("SELECT file_name, file_sha256 FROM ingest.receipts").fetchall():
+            known.setdefault(name, set()).add(sha)
+        return known
+
+    def salts_for(self, candidates: dict[str, str]) -> dict[str, str]:
+        """Salts of the given subjects, creating the missing ones (inside the caller's transaction)."""
+        cand = pl.DataFrame({"subject_id": list(candidates), "salt": list(candidates.values())},
+                            schema={"subject_id": pl.Utf8, "salt": pl.Utf8})
+        self.conn.register("cand_salts", cand.to_arrow())
+        try:
+            self.conn.execute(
+                "INSERT INTO vault.patient_keys SELECT subject_id, salt, now()::TIMESTAMP FROM cand_salts "
+                "ON CONFLICT DO NOTHING")
+            rows = self.conn.execute(
+                "SELECT k.subject_id, k.salt FROM vault.patient_keys k JOIN cand_salts c USING (subject_id)"
+            ).fetchall()
+        finally:
+            self.conn.unregister("cand_salts")
+        return dict(rows)
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
+    def store_batch(self, batches: list[FileBatch]) -> list[Receipt]:
+        """Append the new versions of a batch of files, with receipts and quarantine.
+
+        The caller holds the transaction. Files are in recorded-time order; a row is a new
+        version when its payload differs from the version in force just before its
+        recorded time, whether that version is in the log or earlier in the batch.
+        """
+        now = dt.datetime.now().replace(microsecond=0)
+        counts = self._append_events(batches, now)
+        receipts = []
+        for seq, batch in enumerate(batches):
+            appended, duplicates = counts.get(seq, (0, 0))
+            duplicates += batch.duplicates_in_file
+            quarantined = len({q.line for q in batch.quarantine if q.line is not None})
+            receipt = Receipt(batch.file_name, batch.status, batch.rows_read, appended, duplicates, quarantined,
+                              batch.reason)
+            if not receipt.reconciles:
+                raise ReconciliationError(
+                    f"{batch.file_name}: read {batch.rows_read} != appended {appended} + duplicates {duplicates} "
+                    f"+ quarantined {quarantined}")
+            receipts.append(receipt)
+        self.conn.executemany(
+            "INSERT INTO ingest.receipts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[b.file_name, b.sha256, b.centre_id, b.feed, b.extracted_at, b.dialect, b.status, b.reason,
+              b.rows_read, r.rows_appended, r.rows_duplicate, r.rows_quarantined, b.unknown_columns,
+              b.contract_version, now] for b, r in zip(batches, receipts)])
+        quarantine = [[b.file_name, b.sha256, b.centre_id, b.feed, q.line, q.column, q.value, q.rule, q.message,
+                       q.all_reasons, now] for b in batches for q in b.quarantine]
+        if quarantine:
+            self.conn.executemany("INSERT INTO ingest.quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", quarantine)
+        return receipts
+
+    def _append_events(self, batches: list[FileBatch], now: dt.datetime) -> dict[int, tuple[int, int]]:
+        with_events = [(seq, b) for seq, b in enumerate(batches) if b.events is not None and b.events.height]
+        if not with_events:
+            return {}
+        self.conn.execute("""
+            CREATE OR REPLACE TEMP TABLE staged (
+                business_key VARCHAR, event_type VARCHAR, centre_id VARCHAR, event_time TIMESTAMP,
+                source_line INTEGER, payload JSON, file_seq INTEGER)""")
+        by_shape: dict[tuple, list[tuple[int, FileBatch]]] = {}
+        for seq, b in with_events:
+            by_shape.setdefault(tuple(b.payload_columns), []).append((seq, b))
+        for shape, members in by_shape.items():
+            frame = pl.concat([b.events.with_columns(pl.lit(seq, pl.Int32).alias("file_seq")) for seq, b in members])
+            payload = ", ".join(f"'{name}', CAST(\"{name}\" AS {sql_type})" for name, sql_type in shape)
+            self.conn.register("incoming", frame.to_arrow())
+            try:
+                self.conn.execute(f"""
+                    INSERT INTO staged
+                    SELECT business_key, event_type, centre_id, event_time, source_line,
+                           json_object({payload}), file_seq
+                    FROM incoming""")
+            finally:
+                self.conn.unregister("incoming")
+        files = pl.DataFrame(
+            {"file_seq": [seq for seq, _ in with_events],
+             "recorded_at": [b.extracted_at for _, b in with_events],
+             "file_name": [b.file_name for _, b in with_events],
+             "file_sha256": [b.sha256 for _, b in with_events],
+             "contract_version": [b.contract_version for _, b in with_events]},
+            schema={"file_seq": pl.Int32, "recorded_at": pl.Datetime("us"), "file_name": pl.Utf8,
+                    "file_sha256": pl.Utf8, "contract_version": pl.Utf8})
+        self.conn.register("batch_files", files.to_arrow())
+        try:
+            self._classify_and_insert(now)
+        finally:
+            self.conn.unregister("batch_files")
+        counts = {seq: (a, d) for seq, a, d in self.conn.execute(
+            "SELECT file_seq, count(*) FILTER (is_new), count(*) FILTER (NOT is_new) FROM classified GROUP BY file_seq"
+        ).fetchall()}
+        self.conn.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS classified")
+        return counts
+
+    def _classify_and_insert(self, now: dt.datetime) -> None:
+        # 1. each row with the previous row of its key in the batch and the log's head
+        self.conn.execute("""
+            CREATE OR REPLACE TEMP TABLE classified AS
+            WITH s AS (
+                SELECT st.*, f.recorded_at, sha256(st.payload::VARCHAR) AS payload_hash
+                FROM staged st JOIN batch_files f USING (file_seq)
+            ), w AS (
+                SELECT *, lag(payload_hash) OVER k AS prev_hash, lag(recorded_at) OVER k AS prev_at
+                FROM s WINDOW k AS (PARTITION BY business_key ORDER BY recorded_at, file_seq)
+            )
+            SELECT w.*, h.recorded_at AS head_at, h.payload_hash AS head_hash,
+                   NULL::TIMESTAMP AS late_at, NULL::VARCHAR AS late_hash
+            FROM w LEFT JOIN log.heads h USING (business_key)""")
+        # 2. a late row (older than the head) is compared with the log's version at its own time
+        late = self.conn.execute("SELECT count(*) FROM classified WHERE head_at > recorded_at").fetchone()[0]
+        if late:
+            self.conn.execute("""
+                UPDATE classified SET late_at = l.at, late_hash = l.h FROM (
+                    SELECT c.business_key, c.recorded_at,
+                           max(e.recorded_at) AS at,
+                           arg_max(e.payload_hash, struct_pack(r := e.recorded_at, i := e.event_id)) AS h
+                    FROM classified c JOIN log.events e
+                      ON e.business_key = c.business_key AND e.recorded_at <= c.recorded_at
+                    WHERE c.head_at > c.recorded_at
+                    GROUP BY ALL) l
+                WHERE classified.business_key = l.business_key AND classified.recorded_at = l.recorded_at""")
+        # 3. the version in force just before the row: the later of the batch's previous row and the log's
+        self.conn.execute("""
+            ALTER TABLE classified ADD COLUMN is_new BOOLEAN;
+            UPDATE classified SET is_new = coalesce(
+                CASE
+                    WHEN head_at IS NULL OR head_at <= recorded_at THEN
+                        CASE WHEN prev_at IS NOT NULL AND (head_at IS NULL OR prev_at >= head_at)
+                             THEN prev_hash ELSE head_hash END
+                    ELSE
+                        CASE WHEN prev_at IS NOT NULL AND (late_at IS NULL OR prev_at >= late_at)
+                             THEN prev_hash ELSE late_hash END
+                END <> payload_hash, TRUE)""")
+        base = self.conn.execute("SELECT coalesce(max(event_id), 0) FROM log.events").fetchone()[0]
+        self.conn.execute("""
+            CREATE OR REPLACE TEMP TABLE fresh AS
+            SELECT ? + row_number() OVER (ORDER BY c.recorded_at, c.file_seq, c.source_line) AS event_id,
+                   c.*, f.file_name, f.file_sha256, f.contract_version
+            FROM classified c JOIN batch_files f USING (file_seq)
+            WHERE c.is_new""", [base])
+        self.conn.execute("""
+            INSERT INTO log.events
+            SELECT event_id, event_type, centre_id, business_key, payload, payload_hash, event_time,
+                   recorded_at, file_name, file_sha256, source_line, contract_version, ?
+            FROM fresh ORDER BY event_id""", [now])
+        self.conn.execute("""
+            INSERT INTO log.heads
+            SELECT business_key, event_id, recorded_at, payload_hash FROM fresh
+            WHERE head_at IS NULL OR recorded_at >= head_at
+            QUALIFY row_number() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, file_seq DESC) = 1
+            ON CONFLICT (business_key) DO UPDATE SET
+                event_id = excluded.event_id, recorded_at = excluded.recorded_at,
+                payload_hash = excluded.payload_hash""")
+        self.conn.execute("DROP TABLE IF EXISTS fresh")

@@ -1,0 +1,205 @@
+"""From text cells in a dialect to canonical typed columns.
+
+A cell that cannot be read as its type (31/02/2024, "12,5,0", "maybe") becomes a row
+issue naming the file's own column and value; enumerations are only normalised here
+(réalisé → completed) and judged by the contracts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipelines.feeds import FIELDS, Field
+from pipelines.identifiers import mask, mask_nir
+from pipelines.inbox.readers import LINE, RawTable, RowIssue, UnreadableFile
+
+LANGUAGE = {"fr_csv": "fr", "xlsx": "fr", "platform_csv": "en"}
+TIMEZONE = "Europe/Paris"
+
+_STATUS = {
+    "fr": {"réalisé": "completed", "realise": "completed", "annulé": "cancelled", "annule": "cancelled",
+           "absent": "no_show"},
+    "en": {"completed": "completed", "cancelled": "cancelled", "no_show": "no_show"},
+}
+_SITUATION = {
+    "fr": {"sans_medecin_traitant": "none", "autre_medecin_traitant": "other_gp", "inconnue": "unknown"},
+    "en": {"none": "none", "other_gp": "other_gp", "unknown": "unknown"},
+}
+_BOOL = {
+    "fr": {"o": True, "oui": True, "n": False, "non": False},
+    "en": {"true": True, "false": False},
+}
+_SEX = {"m": "M", "f": "F", "1": "M", "2": "F"}
+# What a UTF-8 continuation byte becomes when read as Windows-1252: "Ã©" for "é".
+_MOJIBAKE = "Ã[" + "".join(sorted(set(bytes(range(0x80, 0xC0)).decode("cp1252", errors="ignore")))) + "]"
+
+
+@dataclass
+class ParsedTable:
+    frame: pl.DataFrame  # canonical names and types, plus `_line`; only rows without issues
+    issues: list[RowIssue]
+    unknown_columns: list[str]
+    rows_read: int
+
+
+def _source_names(field: Field, language: str) -> tuple[str, ...]:
+    return field.fr if language == "fr" else (field.en,)
+
+
+def resolve_columns(raw: RawTable, feed: str, dialect: str) -> list[str]:
+    """Check the header against the feed; returns the unknown (ignored) columns."""
+    language = LANGUAGE[dialect]
+    present = [c for c in raw.frame.columns if c != LINE]
+    expected = [n for f in FIELDS[feed] for n in _source_names(f, language)]
+    missing = [n for n in expected if n not in present]
+    if missing:
+        other = "en" if language == "fr" else "fr"
+        other_names = {n for f in FIELDS[feed] for n in _source_names(f, other)}
+        hint = ""
+        if other_names & set(present):
+            hint = f" (the header is in the {'English' if other == 'en' else 'French'} of another dialect: not {dialect})"
+        raise UnreadableFile(f"missing column(s) for {feed}: {', '.join(missing)}{hint}")
+    return [c for c in present if c not in expected]
+
+
+def _clean(name: str) -> pl.Expr:
+    text = pl.col(name).str.strip_chars()
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def _map(expr: pl.Expr, mapping: dict, *, keep_unknown: bool, dtype=pl.Utf8) -> pl.Expr:
+    lowered = expr.str.to_lowercase()
+    mapped = lowered.replace_strict(list(mapping), list(mapping.values()), default=None, return_dtype=dtype)
+    return pl.coalesce(mapped, expr) if keep_unknown else mapped
+
+
+def _date(expr: pl.Expr, dialect: str) -> pl.Expr:
+    iso = expr.str.extract(r"^(\d{4}-\d{2}-\d{2})(?: 00:00:00)?$", 1).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    if dialect == "platform_csv":
+        return iso
+    fr = expr.str.extract(r"^(\d{2}/\d{2}/\d{4})$", 1).str.strptime(pl.Date, "%d/%m/%Y", strict=False)
+    return fr if dialect == "fr_csv" else pl.coalesce(fr, iso)
+
+
+def _time(expr: pl.Expr, dialect: str) -> pl.Expr:
+    # xlsx native times arrive as "1899-12-31 09:30:00".
+    pattern = r"^(?:1899-12-3[01] )?(\d{2}:\d{2}(?::\d{2})?)$" if dialect == "xlsx" else r"^(\d{2}:\d{2})$"
+    hhmm = expr.str.extract(pattern, 1)
+    hhmmss = pl.when(hhmm.str.len_chars() == 5).then(hhmm + ":00").otherwise(hhmm)
+    return hhmmss.str.strptime(pl.Time, "%H:%M:%S", strict=False)
+
+
+def _decimal(expr: pl.Expr, dialect: str) -> pl.Expr:
+    pattern = r"^-?\d+(\.\d+)?$" if dialect == "platform_csv" else r"^-?\d+([.,]\d+)?$"
+    ok = expr.str.contains(pattern)
+    return pl.when(ok).then(expr.str.replace(",", ".", literal=True)).otherwise(None).cast(pl.Float64, strict=False)
+
+
+def _int(expr: pl.Expr) -> pl.Expr:
+    return expr.str.extract(r"^(\d{1,9})(?:\.0+)?$", 1).cast(pl.Int32, strict=False)
+
+
+def _timestamp_platform(expr: pl.Expr) -> pl.Expr:
+    normalised = expr.str.replace(r"Z$", "+00:00")
+    parsed = normalised.str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%:z", strict=False)
+    return parsed.dt.convert_time_zone(TIMEZONE).dt.replace_time_zone(None)
+
+
+_EXPECTATION = {
+    "int": "a whole number",
+    "decimal": {"fr_csv": "a number with a decimal comma", "xlsx": "a number", "platform_csv": "a number with a decimal point"},
+    "date": {"fr_csv": "a date JJ/MM/AAAA", "xlsx": "a date", "platform_csv": "a date YYYY-MM-DD"},
+    "month": "a month AAAA-MM",
+    "time": "a time HH:MM",
+    "timestamp": {"platform_csv": "a timestamp like 2024-03-05T09:30:00+01:00"},
+    "bool": {"fr_csv": "O or N", "xlsx": "O or N", "platform_csv": "true or false"},
+}
+
+
+def _expectation(kind: str, dialect: str) -> str:
+    e = _EXPECTATION[kind]
+    return e[dialect] if isinstance(e, dict) else e
+
+
+def parse(raw: RawTable, feed: str, dialect: str) -> ParsedTable:
+    """Canonical typed frame for the rows that can be read; issues for those that cannot."""
+    language = LANGUAGE[dialect]
+    unknown = resolve_columns(raw, feed, dialect)
+    src = raw.frame.select(pl.col(LINE), *[_clean(c).alias(c) for c in raw.frame.columns if c != LINE and c not in unknown])
+
+    typed: list[pl.Expr] = []
+    checks: list[tuple[str, pl.Expr, str, str]] = []  # (source column, failed?, rule, expectation)
+    for f in FIELDS[feed]:
+        names = _source_names(f, language)
+        col = pl.col(names[0])
+        if f.kind == "timestamp":
+            if language == "fr":
+                d, t = _date(pl.col(names[0]), dialect), _time(pl.col(names[1]), dialect)
+                value = d.dt.combine(t)
+                checks.append((names[0], pl.col(names[0]).is_not_null() & d.is_null(), "type", _expectation("date", dialect)))
+                checks.append((names[1], pl.col(names[1]).is_not_null() & t.is_null(), "type", _expectation("time", dialect)))
+            else:
+                value = _timestamp_platform(col)
+                checks.append((names[0], col.is_not_null() & value.is_null(), "type", _expectation("timestamp", dialect)))
+            typed.append(value.alias(f.name))
+            continue
+        if f.kind in ("text",):
+            value = col
+        elif f.kind == "code":
+            value = col.str.to_uppercase()
+            if dialect == "xlsx" and f.name == "residence_insee":
+                # Excel drops the leading zero of a numeric commune code (01053 → 1053).
+                value = pl.when(value.str.contains(r"^\d{4}$")).then("0" + value).otherwise(value)
+        elif f.kind == "code_lower":
+            value = col.str.to_lowercase()
+        elif f.kind == "sex":
+            value = _map(col, _SEX, keep_unknown=True)
+        elif f.kind == "status":
+            value = _map(col, _STATUS[language], keep_unknown=True)
+        elif f.kind == "situation":
+            value = _map(col, _SITUATION[language], keep_unknown=True)
+        elif f.kind == "bool":
+            value = _map(col, _BOOL[language], keep_unknown=False, dtype=pl.Boolean)
+        elif f.kind == "int":
+            value = _int(col)
+        elif f.kind == "decimal":
+            value = _decimal(col, dialect)
+        elif f.kind == "date":
+            value = _date(col, dialect)
+        elif f.kind == "month":
+            value = (col.str.extract(r"^(\d{4}-\d{2})(?:-01 00:00:00)?$", 1) + "-01").str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+        else:  # pragma: no cover - a new kind must be handled above
+            raise AssertionError(f.kind)
+        if f.kind in _EXPECTATION:
+            checks.append((names[0], col.is_not_null() & value.is_null(), "type", _expectation(f.kind, dialect)))
+        typed.append(value.alias(f.name))
+
+    if dialect == "fr_csv":
+        for c in src.columns:
+            if c != LINE:
+                checks.append((c, pl.col(c).str.contains(_MOJIBAKE).fill_null(False), "encoding",
+                               "text that is UTF-8 read as Windows-1252 (e.g. 'Ã©' for 'é')"))
+
+    flags = src.select(pl.col(LINE), *[expr.alias(f"__chk{i}") for i, (_, expr, _, _) in enumerate(checks)])
+    issues = list(raw.issues)
+    bad_lines: set[int] = set()
+    if checks:
+        any_bad = flags.filter(pl.any_horizontal([pl.col(f"__chk{i}") for i in range(len(checks))]))
+        if any_bad.height:
+            values = src.filter(pl.col(LINE).is_in(any_bad[LINE].implode()))
+            by_line = {row[LINE]: row for row in values.iter_rows(named=True)}
+            nir_cols = {n for f in FIELDS[feed] if f.nir for n in _source_names(f, language)}
+            for row in any_bad.iter_rows(named=True):
+                line = row[LINE]
+                bad_lines.add(line)
+                for i, (column, _, rule, expectation) in enumerate(checks):
+                    if row[f"__chk{i}"]:
+                        raw_value = by_line[line][column]
+                        shown = mask_nir(raw_value) if column in nir_cols else mask(raw_value)
+                        message = (f"cannot read {shown!r} as {expectation}" if rule == "type"
+                                   else f"{shown!r}: {expectation}")
+                        issues.append(RowIssue(line, column, shown, rule, message))
+    frame = src.filter(~pl.col(LINE).is_in(list(bad_lines))) if bad_lines else src
+    frame = frame.select(pl.col(LINE), *typed)
+    return ParsedTable(frame, issues, unknown, raw.rows_read)

@@ -1,0 +1,1 @@
+"""Ingestion domain: inbox files → validated, pseudonymised events in the log."""

@@ -1,0 +1,232 @@
+"""Ingest inbox files: read in the centre's dialect, parse, validate, pseudonymise, append.
+
+Every row ends in exactly one place (appended, duplicate, quarantined); a file that cannot
+be read is quarantined whole. Files are judged one by one but validated and stored in
+batches: a batch is one transaction, so a file's events land entirely or not at all.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import polars as pl
+
+from contracts import CONTRACT_VERSIONS, ContractContext, contract_for, validate
+from contracts.base import FILE
+from pipelines.eventlog.store import EventLog, FileBatch, QuarantinedRow, Receipt
+from pipelines.feeds import FIELDS
+from pipelines.inbox.filenames import BadFileName, ExportName, parse_export_name
+from pipelines.inbox.parsing import LANGUAGE, parse
+from pipelines.inbox.readers import LINE, RowIssue, UnreadableFile, read_export
+from pipelines.ingestion.events import PSEUDONYM, payload_columns, to_events
+from pipelines.pseudonyms import Pseudonymiser
+from pipelines.registry import Registry
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 500_000  # rows judged and stored per transaction: bounds memory, amortises overhead
+
+
+@dataclass
+class Prepared:
+    """A file read and parsed (not yet judged by its contract, nor pseudonymised)."""
+
+    batch: FileBatch
+    rows: pl.DataFrame | None = None      # canonical rows, first occurrence of each distinct row
+    context: ContractContext | None = None
+    issues: list[RowIssue] = field(default_factory=list)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    """Files waiting in the inbox, in recorded-time order (then by name)."""
+    files = [p for p in inbox.rglob("*") if p.is_file() and not p.name.startswith(".")]
+
+    def order(p: Path):
+        try:
+            return (0, parse_export_name(p).extracted_at.isoformat(), p.name)
+        except BadFileName:
+            return (1, "", p.name)
+    return sorted(files, key=order)
+
+
+def _whole_file(name: str, sha: str, rule: str, reason: str, *, status: str = "quarantined",
+                export: ExportName | None = None, dialect: str | None = None) -> Prepared:
+    return Prepared(FileBatch(
+        file_name=name, sha256=sha, status=status, reason=reason,
+        centre_id=export.centre_id if export else None, feed=export.feed if export else None,
+        extracted_at=export.extracted_at if export else None, dialect=dialect,
+        quarantine=[QuarantinedRow(None, None, None, rule, reason, f"{rule}: {reason}")]))
+
+
+def _group_issues(issues: Iterable[RowIssue]) -> list[QuarantinedRow]:
+    by_line: dict[int, list[RowIssue]] = defaultdict(list)
+    for i in issues:
+        by_line[i.line].append(i)
+    rows = []
+    for line in sorted(by_line):
+        first = by_line[line][0]
+        reasons = "; ".join(f"{i.column or 'row'} [{i.rule}]: {i.message}" for i in by_line[line])
+        rows.append(QuarantinedRow(line, first.column, first.value, first.rule, first.message, reasons))
+    return rows
+
+
+def prepare(path: Path, data: bytes, sha: str, registry: Registry, inbox: Path | None = None) -> Prepared:
+    """Read and parse one file; touches nothing but `data`."""
+    name = path.name
+    try:
+        export = parse_export_name(path)
+    except BadFileName as exc:
+        return _whole_file(name, sha, "file_name", str(exc))
+    centre = registry.get(export.centre_id)
+    if centre is None:
+        return _whole_file(name, sha, "unknown_centre",
+                           f"centre {export.centre_id} is not in the registry (seeds/centres.csv)", export=export)
+    if inbox is not None and path.parent != inbox and path.parent.name.upper() != centre.centre_id:
+        return _whole_file(name, sha, "wrong_folder",
+                           f"file for centre {centre.centre_id} found in folder {path.parent.name!r}", export=export)
+    if export.ext != centre.extension:
+        return _whole_file(name, sha, "dialect",
+                           f"centre {centre.centre_id} sends {centre.dialect} (.{centre.extension}), got .{export.ext}",
+                           export=export, dialect=centre.dialect)
+    try:
+        raw = read_export(data, centre.dialect)
+        parsed = parse(raw, export.feed, centre.dialect)
+    except UnreadableFile as exc:
+        return _whole_file(name, sha, "unreadable_file", str(exc), export=export, dialect=centre.dialect)
+
+    business = [c for c in parsed.frame.columns if c != LINE]
+    first = parsed.frame.unique(subset=business, keep="first", maintain_order=True)
+    batch = FileBatch(
+        file_name=name, sha256=sha, status="ingested", centre_id=centre.centre_id, feed=export.feed,
+        extracted_at=export.extracted_at, dialect=centre.dialect, rows_read=parsed.rows_read,
+        duplicates_in_file=parsed.frame.height - first.height, payload_columns=payload_columns(export.feed),
+        unknown_columns=parsed.unknown_columns, contract_version=CONTRACT_VERSIONS[export.feed])
+    ctx = ContractContext(centre.site_codes, centre.opened_on, export.extracted_at)
+    return Prepared(batch, first, ctx, list(parsed.issues))
+
+
+def judge(prepared: list[Prepared]) -> dict[int, pl.DataFrame]:
+    """Run each feed's contract once over all its files; returns valid rows by position in `prepared`.
+
+    Quarantine rows are attached to each file's batch, with the file's own column names.
+    """
+    by_feed: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(prepared):
+        if p.rows is not None:
+            by_feed[p.batch.feed].append(i)
+    valid_by_file: dict[int, pl.DataFrame] = {}
+    contract_issues: dict[int, list[RowIssue]] = defaultdict(list)
+    for feed, members in by_feed.items():
+        frame = pl.concat([prepared[i].rows.with_columns(pl.lit(i, pl.Int32).alias(FILE),
+                                                         *prepared[i].context.columns())
+                           for i in members], how="vertical")
+        nir_columns = {f.name for f in FIELDS[feed] if f.nir}
+        valid, issues = validate(frame, contract_for(feed), nir_columns=nir_columns)
+        for i, file_issues in issues.items():
+            contract_issues[i].extend(file_issues)
+        context_cols = [c for c in valid.columns if c.startswith("_") and c != LINE]
+        for (i,), part in valid.partition_by(FILE, as_dict=True, maintain_order=True).items():
+            valid_by_file[i] = part.drop(context_cols)
+    for i, p in enumerate(prepared):
+        if p.rows is None:
+            continue
+        language = LANGUAGE[p.batch.dialect]
+        source = {f.name: (f.fr[0] if language == "fr" else f.en) for f in FIELDS[p.batch.feed]}
+        renamed = [RowIssue(x.line, source.get(x.column, x.column), x.value, x.rule, x.message)
+                   for x in contract_issues.get(i, [])]
+        p.batch.quarantine = _group_issues(p.issues + renamed)
+    return valid_by_file
+
+
+def pseudonymise(valid: pl.DataFrame, pseudonymiser: Pseudonymiser,
+                 salts_for: Callable[[dict[str, str]], dict[str, str]]) -> pl.DataFrame:
+    """Replace `patient_nir` by the patient's pseudonym; the NIR column is dropped."""
+    if "patient_nir" not in valid.columns:
+        return valid
+    nirs = valid.get_column("patient_nir").unique().to_list()
+    mapping = pseudonymiser.pseudonyms(nirs, salts_for)
+    lookup = pl.DataFrame({"patient_nir": list(mapping), PSEUDONYM: list(mapping.values())},
+                          schema={"patient_nir": pl.Utf8, PSEUDONYM: pl.Utf8})
+    return valid.join(lookup, on="patient_nir", how="left").drop("patient_nir")
+
+
+def store(prepared: list[Prepared], event_log: EventLog, pseudonymiser: Pseudonymiser) -> list[Receipt]:
+    """Judge, pseudonymise and append a batch of files in one transaction."""
+    if not prepared:
+        return []
+    valid = judge(prepared)
+    event_log.begin()
+    try:
+        all_nirs = [v.get_column("patient_nir") for v in valid.values() if "patient_nir" in v.columns and v.height]
+        if all_nirs:  # one trip to the vault for the whole batch
+            pseudonymiser.pseudonyms(pl.concat(all_nirs).unique().to_list(), event_log.salts_for)
+        for i, p in enumerate(prepared):
+            v = valid.get(i)
+            if v is not None and v.height:
+                v = pseudonymise(v, pseudonymiser, event_log.salts_for)
+                p.batch.events = to_events(v, feed=p.batch.feed, centre_id=p.batch.centre_id)
+        receipts = event_log.store_batch([p.batch for p in prepared])
+        event_log.commit()
+    except BaseException:
+        event_log.rollback()
+        pseudonymiser.forget_cache()  # salts created in the rolled-back transaction are gone
+        raise
+    return receipts
+
+
+def ingest_inbox(inbox: Path, event_log: EventLog, registry: Registry, pseudonymiser: Pseudonymiser,
+                 *, on_receipt: Callable[[Receipt], None] | None = None,
+                 only: Callable[[Path], bool] | None = None, batch_rows: int = BATCH_ROWS) -> list[Receipt]:
+    """Ingest every file of the inbox not ingested yet; returns the new receipts."""
+    known = event_log.known_files()
+    receipts: list[Receipt] = []
+    pending: list[Prepared] = []
+    pending_rows = 0
+    names_in_batch: set[str] = set()
+
+    def flush():
+        nonlocal pending, pending_rows
+        for r in store(pending, event_log, pseudonymiser):
+            receipts.append(r)
+            if on_receipt:
+                on_receipt(r)
+        for p in pending:
+            known.setdefault(p.batch.file_name, set()).add(p.batch.sha256)
+        pending, pending_rows = [], 0
+        names_in_batch.clear()
+
+    for path in inbox_files(inbox):
+        if only is not None and not only(path):
+            continue
+        data = path.read_bytes()
+        sha = sha256_of(data)
+        shas = known.get(path.name, set())
+        if sha in shas:
+            continue  # the same bytes again: already ingested, a no-op
+        if path.name in names_in_batch:
+            flush()
+            shas = known.get(path.name, set())
+            if sha in shas:
+                continue
+        if shas:
+            prepared = _whole_file(path.name, sha, "name_reused",
+                                   "a file with this name was already ingested with different bytes: refused whole "
+                                   "(a correction must come as a new extract with a later extracted_at)",
+                                   status="refused")
+        else:
+            prepared = prepare(path, data, sha, registry, inbox)
+        pending.append(prepared)
+        names_in_batch.add(path.name)
+        pending_rows += prepared.batch.rows_read or 0
+        if pending_rows >= batch_rows:
+            flush()
+    flush()
+    return receipts

@@ -1,0 +1,84 @@
+"""Run-time configuration: read from the environment when asked, never at import time."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+DEMO_KEY = "carnet-demo-key-not-for-real-data"
+
+
+class ConfigurationError(RuntimeError):
+    """Configuration that a person must fix; the message says how."""
+
+
+@dataclass(frozen=True)
+class CarnetPaths:
+    """Where carnet keeps its state: everything lives under one home folder."""
+
+    home: Path
+
+    @property
+    def inbox(self) -> Path:
+        return self.home / "inbox"
+
+    @property
+    def events_db(self) -> Path:
+        return self.home / "events.duckdb"
+
+    @property
+    def warehouse_db(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def observatory_db(self) -> Path:
+        return self.home / "observatory.duckdb"
+
+    @property
+    def releases(self) -> Path:
+        return self.home / "releases"
+
+    @property
+    def writer_lock(self) -> Path:
+        return self.home / "event_log.lock"
+
+    def ensure(self) -> "CarnetPaths":
+        try:
+            self.inbox.mkdir(parents=True, exist_ok=True)
+            probe = self.home / ".write-probe"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"CARNET_HOME {self.home} is not writable ({exc.strerror}). "
+                "Point CARNET_HOME to a folder you can write to."
+            ) from exc
+        return self
+
+
+def carnet_paths(home: str | os.PathLike | None = None) -> CarnetPaths:
+    """`home`, else $CARNET_HOME, else `.carnet/` in the working directory."""
+    chosen = home or os.environ.get("CARNET_HOME") or ".carnet"
+    return CarnetPaths(Path(chosen).expanduser().resolve())
+
+
+def pseudonymisation_key(value: str | None = None, *, allow_demo: bool = False) -> bytes:
+    """The HMAC key for NIRs. Refuses to run on real data without one."""
+    key = value or os.environ.get("CARNET_PSEUDONYMISATION_KEY")
+    if key:
+        if len(key) < 16:
+            raise ConfigurationError("CARNET_PSEUDONYMISATION_KEY must be at least 16 characters long.")
+        return key.encode()
+    if allow_demo or os.environ.get("CARNET_DEMO") == "1":
+        print(
+            "WARNING: CARNET_PSEUDONYMISATION_KEY is not set; using the fixed DEMO key. "
+            "Pseudonyms are NOT protected. Never ingest real patient data like this.",
+            file=sys.stderr,
+        )
+        return DEMO_KEY.encode()
+    raise ConfigurationError(
+        "CARNET_PSEUDONYMISATION_KEY is not set. Set it to a secret of 16+ characters "
+        "(e.g. `export CARNET_PSEUDONYMISATION_KEY=$(python -c 'import secrets;print(secrets.token_hex(32))')`), "
+        "or set CARNET_DEMO=1 to run on demo data with a fixed key."
+    )

@@ -1,0 +1,70 @@
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+from pipelines.eventlog.store import EventLog, connect
+from pipelines.identifiers import nir_key
+from pipelines.ingestion.service import ingest_inbox
+from pipelines.pseudonyms import Pseudonymiser
+from pipelines.registry import default_registry
+
+KEY = b"test-key-0123456789abcdef"
+
+
+def make_nir(first13: str = "1850571076123") -> str:
+    return first13 + f"{nir_key(first13):02d}"
+
+
+FR_ACT_HEADER = "id_acte;date;heure;site;rpps;nir;annee_naissance;sexe;commune;code_acte;montant;statut;ald"
+
+
+def fr_act(act_id="A1", date="05/03/2024", heure="09:30", site="CHAL", rpps="10001234567", nir=None,
+           year="1985", sexe="M", commune="71076", code="G", montant="26,50", statut="réalisé", ald="N") -> str:
+    return ";".join([act_id, date, heure, site, rpps, nir or make_nir(), year, sexe, commune, code, montant, statut, ald])
+
+
+def write_fr(inbox: Path, name: str, rows: list[str], header: str = FR_ACT_HEADER) -> Path:
+    centre = name.split("__")[0]
+    path = inbox / centre / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(("\r\n".join([header, *rows]) + "\r\n").encode("cp1252"))
+    return path
+
+
+class Home:
+    """A CARNET_HOME for one test, with a writer connection on its event log."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.inbox = root / "inbox"
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self.conn = connect(root / "events.duckdb")
+        self.log = EventLog(self.conn)
+        self.pseudonymiser = Pseudonymiser(KEY)
+
+    def ingest(self, **kw):
+        return ingest_inbox(self.inbox, self.log, default_registry(), self.pseudonymiser, **kw)
+
+    def q(self, sql, params=None):
+        return self.conn.execute(sql, params or []).fetchall()
+
+
+@pytest.fixture
+def home(tmp_path):
+    h = Home(tmp_path / "home")
+    yield h
+    h.conn.close()
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory):
+    """A small generated inbox, ingested once for the session."""
+    from pipelines.demo.generator import generate
+
+    root = tmp_path_factory.mktemp("demo")
+    h = Home(root)
+    manifest = generate(h.inbox, seed=11, scale=0.02)
+    receipts = h.ingest()
+    return h, manifest, receipts

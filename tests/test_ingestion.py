@@ -1,0 +1,157 @@
+"""The event log: exactly-once appends, versions, refusals, reconciliation, no NIR anywhere."""
+import re
+
+import dagster as dg
+import pytest
+
+from pipelines.identifiers import nir_is_valid
+from tests.conftest import fr_act, make_nir, write_fr
+
+CENTRE = "710000019"
+
+
+def _name(ts: str, feed="consultations") -> str:
+    return f"{CENTRE}__{feed}__{ts}.csv"
+
+
+def _snapshot(home):
+    return (home.q("SELECT * FROM log.events ORDER BY event_id"),
+            home.q("SELECT file_name, file_sha256, status, rows_read, rows_appended FROM ingest.receipts ORDER BY 1"),
+            home.q("SELECT count(*) FROM ingest.quarantine"))
+
+
+def test_ingesting_twice_leaves_the_log_unchanged(home):
+    write_fr(home.inbox, _name("20240306T020000"), [fr_act("A1"), fr_act("A2", site="XXXX")])
+    assert len(home.ingest()) == 1
+    before = _snapshot(home)
+    assert home.ingest() == []
+    assert _snapshot(home) == before
+
+
+def test_resent_rows_are_duplicates_and_changed_rows_new_versions(home):
+    write_fr(home.inbox, _name("20240306T020000"), [fr_act("A1"), fr_act("A2")])
+    write_fr(home.inbox, _name("20240307T020000"), [fr_act("A1"), fr_act("A2", statut="annulé", montant="0")])
+    r1, r2 = home.ingest()
+    assert (r1.rows_appended, r2.rows_appended, r2.rows_duplicate) == (2, 1, 1)
+    latest = home.q("SELECT e.business_key, payload->>'status' FROM log.events e JOIN log.heads h USING (event_id) ORDER BY 1")
+    assert latest == [(f"{CENTRE}|consultations|A1", "completed"), (f"{CENTRE}|consultations|A2", "cancelled")]
+
+
+def test_same_name_other_bytes_is_refused_whole(home):
+    path = write_fr(home.inbox, _name("20240306T020000"), [fr_act("A1")])
+    home.ingest()
+    write_fr(home.inbox, path.name, [fr_act("A1"), fr_act("A9")])
+    [r] = home.ingest()
+    assert r.status == "refused" and "different bytes" in r.reason
+    assert home.q("SELECT count(*) FROM log.events") == [(1,)]
+    assert home.ingest() == []  # refused once, not at every run
+
+
+def test_a_late_older_extract_does_not_override_a_newer_version(home):
+    write_fr(home.inbox, _name("20240307T020000"), [fr_act("A1", statut="annulé", montant="0")])
+    home.ingest()
+    write_fr(home.inbox, _name("20240306T020000"), [fr_act("A1")])
+    [r] = home.ingest()
+    assert r.rows_appended == 1  # an older version is still history
+    latest = home.q("SELECT payload->>'status' FROM log.events e JOIN log.heads h USING (event_id)")
+    assert latest == [("cancelled",)]
+
+
+def test_batches_split_anywhere_give_the_same_log(tmp_path):
+    from tests.conftest import Home
+
+    def run(batch_rows):
+        h = Home(tmp_path / f"h{batch_rows}")
+        write_fr(h.inbox, _name("20240306T020000"), [fr_act("A1"), fr_act("A2")])
+        write_fr(h.inbox, _name("20240307T020000"), [fr_act("A1", statut="annulé", montant="0"), fr_act("A2")])
+        write_fr(h.inbox, _name("20240308T020000"), [fr_act("A1"), fr_act("A3")])
+        h.ingest(batch_rows=batch_rows)
+        # payload hashes differ between homes (each vault draws its own salts): compare the content
+        out = h.q("SELECT event_id, business_key, payload->>'status', recorded_at, source_line FROM log.events ORDER BY 1")
+        h.conn.close()
+        return out
+
+    assert run(1) == run(10_000)
+
+
+def test_a_file_lands_whole_or_not_at_all(home, monkeypatch):
+    from pipelines.eventlog import store
+
+    write_fr(home.inbox, _name("20240306T020000"), [fr_act("A1"), fr_act("A2")])
+
+    def boom(self, now):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(store.EventLog, "_classify_and_insert", boom)
+    with pytest.raises(RuntimeError):
+        home.ingest()
+    assert home.q("SELECT count(*) FROM log.events") == [(0,)]
+    assert home.q("SELECT count(*) FROM ingest.receipts") == [(0,)]
+    monkeypatch.undo()
+    [r] = home.ingest()
+    assert r.rows_appended == 2
+
+
+def test_generated_inbox_quarantine_is_exactly_the_injected_defects(demo_home):
+    home, manifest, receipts = demo_home
+    expected = {(f, line, rule) for f, rec in manifest.files.items() for line, _, rule in rec.bad}
+    got = set(home.q("SELECT file_name, line, rule FROM ingest.quarantine WHERE line IS NOT NULL"))
+    assert got == expected
+    whole = dict(home.q("SELECT file_name, rule FROM ingest.quarantine WHERE line IS NULL"))
+    assert whole == {rel.split("/")[-1]: rule for rel, rule in manifest.unreadable.items()}
+
+
+def test_reconciliation_holds_for_every_file(demo_home):
+    home, manifest, receipts = demo_home
+    assert all(r.reconciles for r in receipts)
+    rows = home.q("SELECT file_name, rows_read, rows_appended + rows_duplicate + rows_quarantined FROM ingest.receipts "
+                  "WHERE status = 'ingested'")
+    assert rows and all(read == total for _, read, total in rows)
+    assert {f: n for f, n, _ in rows} == {f: rec.rows for f, rec in manifest.files.items()}
+
+
+def test_events_per_key_have_one_head(demo_home):
+    home, _, _ = demo_home
+    assert home.q("SELECT count(DISTINCT business_key) = (SELECT count(*) FROM log.heads) FROM log.events") == [(True,)]
+
+
+# A NIR standing alone (not inside a longer run of hex or digits, as in a SHA-256 or pseudonym).
+NIR_LIKE = re.compile(rb"(?<![0-9A-Za-z])[1-478][0-9]{4}(?:[0-9]{2}|2[AB])[0-9]{8}(?![0-9A-Za-z])")
+
+
+def test_no_valid_nir_in_any_file_under_carnet_home(demo_home):
+    home, _, _ = demo_home
+    home.conn.execute("CHECKPOINT")
+    sent = {m.group() for p in home.inbox.rglob("*.csv") for m in NIR_LIKE.finditer(p.read_bytes())
+            if nir_is_valid(m.group().decode())}
+    assert len(sent) > 100  # the scan does find NIRs where they are
+    leaks = []
+    for path in home.root.rglob("*"):
+        if not path.is_file() or path.is_relative_to(home.inbox):
+            continue
+        data = path.read_bytes()
+        leaks += [(path.name, "shaped") for m in NIR_LIKE.finditer(data) if nir_is_valid(m.group().decode())]
+        leaks += [(path.name, "sent") for nir in sent if nir in data]
+    assert leaks == []
+
+
+def test_dagster_ingestion_asset_materialises(tmp_path, monkeypatch):
+    from pipelines.definitions import defs
+
+    monkeypatch.setenv("CARNET_HOME", str(tmp_path))
+    monkeypatch.setenv("CARNET_DEMO", "1")
+    write_fr(tmp_path / "inbox", _name("20240306T020000"), [fr_act("A1"), fr_act("A2", site="XXXX")])
+    result = defs.get_job_def("ingest_job").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    md = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert md["consultation_recorded"]["rows_appended"].value == 1
+    assert md["consultation_recorded"]["rows_quarantined"].value == 1
+    assert md["gp_declared"]["files"].value == 0
+
+
+def test_missing_key_is_a_clear_error(tmp_path, monkeypatch):
+    from pipelines.settings import ConfigurationError, pseudonymisation_key
+
+    monkeypatch.delenv("CARNET_PSEUDONYMISATION_KEY", raising=False)
+    monkeypatch.delenv("CARNET_DEMO", raising=False)
+    with pytest.raises(ConfigurationError, match="CARNET_PSEUDONYMISATION_KEY"):
+        pseudonymisation_key()

@@ -1,0 +1,55 @@
+MODEL (
+  name intermediate.int_acts,
+  kind FULL,
+  grain act_key,
+  description 'One row per act (latest version), with its type, month, network and the insurance revenue of the NGAP tariff in force on its date (VG + MD for home visits). Euros.',
+  audits (unique_values(columns := (act_key)), not_null(columns := (act_key, network_id, month, act_type)))
+);
+
+WITH acts AS (
+  SELECT act_key, centre_id, occurred_at, site_code, patient_pseudonym, birth_year, sex, residence_insee, act_code,
+         billed_eur, status, ald, 'consultation' AS act_type
+  FROM staging.stg_consultations
+  UNION ALL
+  SELECT act_key, centre_id, occurred_at, site_code, patient_pseudonym, birth_year, sex, residence_insee, act_code,
+         billed_eur, status, ald, 'home_visit' AS act_type
+  FROM staging.stg_home_visits
+  UNION ALL
+  SELECT act_key, centre_id, occurred_at, site_code, patient_pseudonym, birth_year, sex, residence_insee, act_code,
+         billed_eur, status, ald, 'teleconsultation' AS act_type
+  FROM staging.stg_teleconsultations
+), priced AS (
+  SELECT
+    a.*,
+    t.amount_eur + CASE WHEN a.act_code = 'VG' THEN md.amount_eur ELSE 0 END AS tariff_eur
+  FROM acts AS a
+  LEFT JOIN seeds.tariffs AS t
+    ON t.act_code = a.act_code
+    AND CAST(a.occurred_at AS DATE) BETWEEN t.valid_from AND COALESCE(t.valid_to, DATE '9999-12-31')
+  LEFT JOIN seeds.tariffs AS md
+    ON md.act_code = 'MD'
+    AND CAST(a.occurred_at AS DATE) BETWEEN md.valid_from AND COALESCE(md.valid_to, DATE '9999-12-31')
+)
+SELECT
+  p.act_key, -- centre|feed|act id
+  c.network_id, -- the operator (department council, commune, association)
+  c.department_code, -- department of the centre
+  p.centre_id, -- FINESS of the centre
+  p.site_code, -- site (antenna) code
+  p.act_type, -- consultation | home_visit | teleconsultation (from the feed)
+  p.act_code, -- NGAP code
+  p.occurred_at, -- local time Europe/Paris
+  CAST(date_trunc('month', p.occurred_at) AS DATE) AS month, -- first day of the act's month
+  p.status, -- completed | cancelled | no_show
+  p.patient_pseudonym, -- keyed pseudonym
+  p.birth_year, -- patient's year of birth
+  year(p.occurred_at) - p.birth_year AS age, -- age at the act, years (act year - birth year)
+  p.sex, -- M | F
+  p.residence_insee, -- commune of residence
+  p.ald, -- long-term condition
+  p.billed_eur, -- amount billed in the export, euros
+  CAST(CASE WHEN p.status = 'completed' THEN p.tariff_eur ELSE 0 END AS DECIMAL(18, 2)) AS insurance_revenue_eur, -- tariff in force for a completed act, euros
+  p.status = 'completed' AND p.billed_eur IS DISTINCT FROM p.tariff_eur AS billed_differs -- completed act billed at another amount than the tariff
+FROM priced AS p
+JOIN seeds.centres AS c
+  ON c.centre_id = p.centre_id

@@ -1,0 +1,53 @@
+MODEL (
+  name marts.activity_monthly,
+  kind FULL,
+  grain (centre_id, site_code, month, act_type),
+  description 'Activity: one row per centre, site, month and act type. Completed acts are activity; cancelled acts and no-shows are counted apart. Money in euros.',
+  audits (
+    unique_combination_of_columns(columns := (centre_id, site_code, month, act_type)),
+    not_null(columns := (network_id, department_code, centre_id, site_code, month, act_type)),
+    accepted_range(column := acts_completed, min_v := 0),
+    accepted_range(column := acts_cancelled, min_v := 0),
+    accepted_range(column := acts_no_show, min_v := 0),
+    accepted_range(column := billed_eur, min_v := 0),
+    accepted_range(column := insurance_revenue_eur, min_v := 0),
+    completed_acts_reconcile_with_log
+  )
+);
+
+SELECT
+  network_id, -- the operator (department council, commune, association)
+  department_code, -- department of the centre
+  centre_id, -- FINESS of the centre
+  site_code, -- site (antenna) code
+  month, -- first day of the month, local time Europe/Paris
+  act_type, -- consultation | home_visit | teleconsultation
+  CAST(COUNT(*) FILTER (WHERE status = 'completed') AS BIGINT) AS acts_completed, -- acts whose latest status is completed
+  CAST(COUNT(*) FILTER (WHERE status = 'cancelled') AS BIGINT) AS acts_cancelled, -- acts whose latest status is cancelled
+  CAST(COUNT(*) FILTER (WHERE status = 'no_show') AS BIGINT) AS acts_no_show, -- acts whose latest status is no-show
+  CAST(COUNT(DISTINCT patient_pseudonym) FILTER (WHERE status = 'completed') AS BIGINT) AS patients, -- distinct patients with a completed act
+  CAST(COALESCE(SUM(billed_eur) FILTER (WHERE status = 'completed'), 0) AS DECIMAL(18, 2)) AS billed_eur, -- amounts billed for completed acts, euros
+  CAST(COALESCE(SUM(insurance_revenue_eur), 0) AS DECIMAL(18, 2)) AS insurance_revenue_eur -- tariff in force for completed acts, euros
+FROM intermediate.int_acts
+GROUP BY
+  network_id,
+  department_code,
+  centre_id,
+  site_code,
+  month,
+  act_type;
+
+AUDIT (name completed_acts_reconcile_with_log);
+-- Completed acts in the mart equal the completed latest versions in the log, counted without the models.
+WITH mart AS (
+  SELECT COALESCE(SUM(acts_completed), 0) AS n FROM @this_model
+), log AS (
+  SELECT COUNT(*) AS n FROM (
+    SELECT payload ->> 'status' AS status
+    FROM events.log.events
+    WHERE event_type IN ('consultation_recorded', 'home_visit_recorded', 'teleconsultation_recorded')
+      AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP)
+    QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
+  ) WHERE status = 'completed'
+)
+SELECT mart.n AS mart_completed, log.n AS log_completed FROM mart, log WHERE mart.n <> log.n

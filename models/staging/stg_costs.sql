@@ -1,0 +1,21 @@
+MODEL (
+  name staging.stg_costs,
+  kind FULL,
+  grain cost_key,
+  description 'One row per centre, month and ledger line: the latest (corrected) amount recorded on or before the as-of time. Euros.',
+  audits (unique_values(columns := (cost_key)), not_null(columns := (cost_key, centre_id, month, line, amount_eur)))
+);
+
+SELECT
+  business_key AS cost_key, -- centre|month|line
+  centre_id, -- FINESS of the centre
+  CAST(payload ->> 'month' AS DATE) AS month, -- first day of the month
+  payload ->> 'line' AS line, -- ledger line (charge or income)
+  CAST(payload ->> 'amount_eur' AS DECIMAL(18, 2)) AS amount_eur, -- euros, positive
+  recorded_at, -- extraction time of the version kept
+  event_id -- position of that version in the log
+FROM events.log.events
+WHERE
+  event_type = 'cost_booked' AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP)
+QUALIFY
+  ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1

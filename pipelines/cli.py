@@ -27,16 +27,23 @@ def _cmd_generate(args) -> int:
     return 0
 
 
-def _run_ingest_job() -> dict:
+def _run_job(name: str, run_config: dict | None = None):
     import dagster as dg
 
     from pipelines.definitions import defs
 
-    result = defs.get_job_def("ingest_job").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    result = defs.resolve_job_def(name).execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), run_config=run_config or {}, raise_on_error=False)
     if not result.success:
-        raise SystemExit("ingest_job failed; see the log above")
+        raise SystemExit(f"{name} failed; see the log above")
+    return result
+
+
+def _ingest_totals(result) -> dict:
     totals: dict[str, int] = {}
     for event in result.get_asset_materialization_events():
+        if event.asset_key.path[0] != "event_log":
+            continue
         md = event.materialization.metadata
         for k in ("files", "rows_read", "rows_appended", "rows_duplicate", "rows_quarantined"):
             totals[k] = totals.get(k, 0) + int(md[k].value)
@@ -46,9 +53,43 @@ def _run_ingest_job() -> dict:
 def _cmd_ingest(args) -> int:
     paths = carnet_paths().ensure()
     started = time.perf_counter()
-    totals = _run_ingest_job()
+    totals = _ingest_totals(_run_job("ingest_job"))
     print(f"ingested {paths.inbox} in {time.perf_counter() - started:.1f}s: " +
           ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in totals.items()))
+    return 0
+
+
+def _print_headlines(warehouse: Path, scale: float = 1.0) -> None:
+    import duckdb
+
+    from pipelines.projections.headlines import headlines, render
+
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        print(render(headlines(conn), scale))
+    finally:
+        conn.close()
+
+
+def _cmd_refresh(args) -> int:
+    """Run the nightly refresh now (ingest, then models), or build the marts as of a past time."""
+    import datetime as dt
+
+    from pipelines.projections.sqlmesh_project import as_of_warehouse
+
+    paths = carnet_paths().ensure()
+    started = time.perf_counter()
+    if args.as_of:
+        as_of = dt.datetime.fromisoformat(args.as_of)
+        _run_job("nightly_refresh", {"ops": {"sqlmesh_models": {"config": {"as_of": as_of.isoformat()}}}})
+        warehouse = as_of_warehouse(paths, as_of)
+    else:
+        result = _run_job("nightly_refresh")
+        totals = _ingest_totals(result)
+        print("ingested: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in totals.items()))
+        warehouse = paths.warehouse_db
+    print(f"marts in {warehouse} ({time.perf_counter() - started:.1f}s)")
+    _print_headlines(warehouse, getattr(args, "scale", 1.0))
     return 0
 
 
@@ -57,9 +98,10 @@ def _cmd_demo(args) -> int:
     os.environ.setdefault("CARNET_DEMO", "1")
     paths = carnet_paths().ensure()
     if not any(paths.inbox.iterdir()):
-        args.out, args.seed = str(paths.inbox), args.seed
+        args.out = str(paths.inbox)
         _cmd_generate(args)
-    _cmd_ingest(args)
+    args.as_of = None
+    _cmd_refresh(args)
     _cmd_status(args)
     return 0
 
@@ -99,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--scale", type=float, default=1.0)
     d.set_defaults(fn=_cmd_demo)
+    r = sub.add_parser("refresh", help="ingest the inbox and rebuild the marts (nightly_refresh)")
+    r.add_argument("--as-of", help="build the marts as the log stood at this recorded time (ISO), in its own file")
+    r.set_defaults(fn=_cmd_refresh)
     s = sub.add_parser("status", help="what the event log and quarantine hold")
     s.set_defaults(fn=_cmd_status)
     return p

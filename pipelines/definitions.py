@@ -1,11 +1,11 @@
 """carnet's Dagster definitions: composition only."""
-from __future__ import annotations
-
 import dagster as dg
 
 from pipelines.ingestion.assets import ingest_inbox_asset
 from pipelines.ingestion.sensors import build_inbox_sensor
+from pipelines.projections.assets import sqlmesh_models
 from pipelines.resources import CarnetResource
+from pipelines.schedules import nightly_refresh_job, nightly_refresh_schedule
 
 ingest_job = dg.define_asset_job(
     "ingest_job", selection=dg.AssetSelection.groups("ingestion"),
@@ -13,8 +13,9 @@ ingest_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[ingest_inbox_asset],
-    jobs=[ingest_job],
+    assets=[ingest_inbox_asset, sqlmesh_models],
+    jobs=[ingest_job, nightly_refresh_job],
+    schedules=[nightly_refresh_schedule],
     sensors=[build_inbox_sensor(ingest_job)],
     resources={"carnet": CarnetResource()},
 )

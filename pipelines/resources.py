@@ -31,6 +31,10 @@ class CarnetResource(dg.ConfigurableResource):
     def pseudonymiser(self) -> Pseudonymiser:
         return Pseudonymiser(pseudonymisation_key())
 
+    def writer_lock(self):
+        """Exclusive use of the event log without opening it (readers such as SQLMesh attach it)."""
+        return writer_lock(self.paths().writer_lock, timeout_s=self.writer_timeout_s)
+
     @contextlib.contextmanager
     def event_log(self):
         """The only way to write the log: under the writer lock, one connection."""

@@ -1,0 +1,59 @@
+"""The SQLMesh models as Dagster assets, downstream of the event streams they read."""
+import datetime as dt
+from typing import Optional
+
+import dagster as dg
+import duckdb
+
+from pipelines.feeds import EVENT_TYPES
+from pipelines.ingestion.assets import EVENT_ASSETS, EVENT_LOG_POOL
+from pipelines.projections.headlines import headlines, render
+from pipelines.projections.sqlmesh_project import model_graph, refresh
+from pipelines.resources import CarnetResource
+
+_STAGING_FEED = {f"staging.stg_{feed}": feed for feed in EVENT_TYPES}
+
+
+def model_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(name.split("."))
+
+
+def _specs() -> list[dg.AssetSpec]:
+    specs = []
+    for node in model_graph():
+        deps = [model_key(d) for d in node.depends_on if not d.startswith("events.")]
+        if node.name in _STAGING_FEED:
+            deps.append(EVENT_ASSETS[_STAGING_FEED[node.name]])
+        specs.append(dg.AssetSpec(
+            model_key(node.name), deps=deps, group_name="models", kinds={"sqlmesh", "duckdb"},
+            owners=["team:data-engineering"], description=node.description,
+            metadata={"sqlmesh_kind": node.kind}))
+    return specs
+
+
+class RefreshConfig(dg.Config):
+    as_of: Optional[str] = None  # ISO timestamp: build the marts as the log stood then (own warehouse file)
+
+
+@dg.multi_asset(specs=_specs(), pool=EVENT_LOG_POOL, name="sqlmesh_models")
+def sqlmesh_models(context: dg.AssetExecutionContext, config: RefreshConfig, carnet: CarnetResource):
+    """Plan and apply the SQLMesh project on the warehouse (audits run with each model)."""
+    as_of = dt.datetime.fromisoformat(config.as_of) if config.as_of else None
+    paths = carnet.paths()
+    with carnet.writer_lock():  # the log is read while no one writes it
+        result = refresh(paths, as_of=as_of)
+    conn = duckdb.connect(str(result.warehouse), read_only=True)
+    try:
+        table = render(headlines(conn))
+    finally:
+        conn.close()
+    context.log.info(f"refreshed {result.warehouse} in {result.seconds:.1f}s")
+    for node in model_graph():
+        metadata = {"warehouse": str(result.warehouse), "seconds": round(result.seconds, 2)}
+        if node.name in result.row_counts:
+            metadata["row_count"] = result.row_counts[node.name]
+        if node.name.startswith("marts."):
+            metadata["headlines"] = dg.MetadataValue.md(table)
+        if as_of:
+            metadata["as_of"] = as_of.isoformat()
+        yield dg.MaterializeResult(asset_key=model_key(node.name), metadata=metadata)

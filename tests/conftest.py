@@ -17,6 +17,7 @@ def make_nir(first13: str = "1850571076123") -> str:
     return first13 + f"{nir_key(first13):02d}"
 
 
+DECL_HEADER_FR = "nir;date_declaration;rpps_medecin;situation_anterieure;date_fin;ald;annee_naissance;sexe;commune"
 FR_ACT_HEADER = "id_acte;date;heure;site;rpps;nir;annee_naissance;sexe;commune;code_acte;montant;statut;ald"
 
 
@@ -68,3 +69,19 @@ def demo_home(tmp_path_factory):
     manifest = generate(h.inbox, seed=11, scale=0.02)
     receipts = h.ingest()
     return h, manifest, receipts
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(demo_home):
+    """The session's demo home, refreshed into a warehouse once."""
+    from pipelines.projections.sqlmesh_project import refresh
+    from pipelines.settings import carnet_paths
+
+    home, _, _ = demo_home
+    home.conn.execute("CHECKPOINT")
+    home.conn.close()
+    try:
+        return refresh(carnet_paths(home.root)).warehouse
+    finally:
+        home.conn = connect(home.root / "events.duckdb")
+        home.log.conn = home.conn

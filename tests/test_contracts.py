@@ -51,7 +51,7 @@ def test_identical_rows_in_one_file_are_duplicates(home):
     assert (r.rows_appended, r.rows_duplicate, r.rows_quarantined) == (1, 1, 0)
 
 
-DECL_HEADER = "nir;date_declaration;rpps_medecin;situation_anterieure;date_fin;ald;annee_naissance;sexe;commune"
+from tests.conftest import DECL_HEADER_FR as DECL_HEADER  # noqa: E402
 
 
 @pytest.mark.parametrize("row,rule", [

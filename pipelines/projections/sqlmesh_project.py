@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from graphlib import TopologicalSorter
@@ -67,9 +68,19 @@ def as_of_warehouse(paths: CarnetPaths, as_of: dt.datetime) -> Path:
     return paths.home / "as_of" / f"{as_of:%Y%m%dT%H%M%S}" / "warehouse.duckdb"
 
 
+def _forget_duckdb_adapters() -> None:
+    """SQLMesh caches one DuckDB adapter per data file for the whole process; the log file is
+    shared by the current and the as-of warehouses, so a cached adapter would send a refresh
+    to the wrong warehouse. Each refresh therefore starts and ends with an empty cache."""
+    from sqlmesh.core.config.connection import BaseDuckDBConnectionConfig
+
+    BaseDuckDBConnectionConfig._data_file_to_adapter.clear()
+
+
 def load_context():
     from sqlmesh import Context
 
+    _forget_duckdb_adapters()
     return Context(paths=str(PROJECT_ROOT))
 
 
@@ -77,10 +88,13 @@ def load_context():
 def model_graph() -> tuple[ModelNode, ...]:
     """The models, parents first, with their lineage (reads model files only; opens no database)."""
     ctx = load_context()
-    nodes = []
-    for fqn, model in ctx.models.items():
-        nodes.append(ModelNode(_short(fqn), model.kind.name, model.description or "",
-                               tuple(sorted(_short(d) for d in model.depends_on))))
+    try:
+        nodes = [ModelNode(_short(fqn), model.kind.name, model.description or "",
+                           tuple(sorted(_short(d) for d in model.depends_on)))
+                 for fqn, model in ctx.models.items()]
+    finally:
+        ctx.close()
+        _forget_duckdb_adapters()
     by_name = {n.name: n for n in nodes}
     order = TopologicalSorter({n.name: [d for d in n.depends_on if d in by_name] for n in nodes})
     return tuple(by_name[name] for name in order.static_order())
@@ -96,14 +110,16 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None) -> RefreshR
     with sqlmesh_env(paths, as_of):
         warehouse = as_of_warehouse(paths, as_of) if as_of else paths.warehouse_db
         warehouse.parent.mkdir(parents=True, exist_ok=True)
-        ctx = load_context()
         models = [n.name for n in model_graph() if n.kind != "SEED"]
-        first_build = ctx.state_reader.get_environment(ENVIRONMENT) is None
-        ctx.plan(ENVIRONMENT, auto_apply=True, no_prompts=True, skip_tests=True,
-                 restate_models=None if first_build else models)
-        counts = {}
-        adapter = ctx.engine_adapter
-        for name in models:
-            counts[name] = adapter.fetchone(f"SELECT count(*) FROM {name}")[0]
-        ctx.close()
+        ctx = load_context()
+        try:
+            first_build = ctx.state_reader.get_environment(ENVIRONMENT) is None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pandas deprecations inside SQLMesh's seed loader
+                ctx.plan(ENVIRONMENT, auto_apply=True, no_prompts=True, skip_tests=True,
+                         restate_models=None if first_build else models)
+            counts = {name: ctx.engine_adapter.fetchone(f"SELECT count(*) FROM {name}")[0] for name in models}
+        finally:
+            ctx.close()
+            _forget_duckdb_adapters()
     return RefreshResult(warehouse, as_of, time.perf_counter() - started, counts)

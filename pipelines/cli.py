@@ -80,11 +80,15 @@ def _cmd_refresh(args) -> int:
     paths = carnet_paths().ensure()
     started = time.perf_counter()
     if args.as_of:
-        as_of = dt.datetime.fromisoformat(args.as_of)
+        try:
+            as_of = dt.datetime.fromisoformat(args.as_of)
+        except ValueError:
+            raise ConfigurationError(f"--as-of {args.as_of!r} is not an ISO time such as 2024-06-01T02:00:00") from None
         _run_job("nightly_refresh", {"ops": {"sqlmesh_models": {"config": {"as_of": as_of.isoformat()}}}})
         warehouse = as_of_warehouse(paths, as_of)
     else:
-        result = _run_job("nightly_refresh")
+        config = {"ops": {"sqlmesh_models": {"config": {"full": True}}}} if getattr(args, "full", False) else None
+        result = _run_job("nightly_refresh", config)
         totals = _ingest_totals(result)
         print("ingested: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in totals.items()))
         warehouse = paths.warehouse_db
@@ -143,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=_cmd_demo)
     r = sub.add_parser("refresh", help="ingest the inbox and rebuild the marts (nightly_refresh)")
     r.add_argument("--as-of", help="build the marts as the log stood at this recorded time (ISO), in its own file")
+    r.add_argument("--full", action="store_true", help="recompute every month instead of those new events touch")
     r.set_defaults(fn=_cmd_refresh)
     s = sub.add_parser("status", help="what the event log and quarantine hold")
     s.set_defaults(fn=_cmd_status)

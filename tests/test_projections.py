@@ -191,3 +191,56 @@ def test_published_figures_are_reproduced_exactly_at_scale_one(tmp_path_factory)
     finally:
         conn.close()
     assert got == {f.label: f.value for f in PUBLISHED}
+
+
+def _physical_table(warehouse, view: str) -> str:
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        schema, name = view.split(".")
+        sql = conn.execute("SELECT sql FROM duckdb_views() WHERE schema_name = ? AND view_name = ?", [schema, name]).fetchone()[0]
+    finally:
+        conn.close()
+    import re
+    return re.search(r"FROM\s+(\S+)", sql).group(1).rstrip(";")
+
+
+def test_nightly_refresh_recomputes_only_the_months_its_events_touch(tmp_path):
+    from pipelines.demo.generator import generate
+    from pipelines.ingestion.service import inbox_files
+    from pipelines.inbox.filenames import parse_export_name
+
+    src = tmp_path / "generated"
+    generate(src, seed=9, scale=0.01)
+    cut = dt.datetime(2024, 12, 29)
+    home = Home(tmp_path / "home")
+
+    def deliver(after: bool):
+        for f in inbox_files(src):
+            try:
+                late = parse_export_name(f).extracted_at > cut
+            except ValueError:
+                late = False
+            if late == after:
+                target = home.inbox / f.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(f, target)
+    deliver(after=False)
+    home.ingest()
+    first = _refresh(home)
+    assert first.mode == "full"
+    # Mark a month no nightly extract can touch, straight in the physical table.
+    table = _physical_table(first.warehouse, "marts.activity_monthly")
+    conn = duckdb.connect(str(first.warehouse))
+    conn.execute(f"UPDATE {table} SET acts_no_show = 999 WHERE month = DATE '2020-06-01'")
+    conn.close()
+    deliver(after=True)
+    home.ingest()
+    nightly = _refresh(home)
+    assert nightly.mode == "incremental"
+    assert nightly.restated_from >= dt.date(2024, 11, 1) and nightly.restated_to == dt.date(2024, 12, 31)
+    assert {r[8] for r in _rows(nightly.warehouse, "marts.activity_monthly WHERE month = DATE '2020-06-01'")} == {999}
+    december = _rows(nightly.warehouse, "marts.activity_monthly WHERE month = DATE '2024-12-01'")
+    rebuilt = _refresh(home, full=True)
+    assert rebuilt.mode == "full"
+    assert _rows(rebuilt.warehouse, "marts.activity_monthly WHERE month = DATE '2024-12-01'") == december
+    assert 999 not in {r[8] for r in _rows(rebuilt.warehouse, "marts.activity_monthly WHERE month = DATE '2020-06-01'")}

@@ -1,8 +1,8 @@
 MODEL (
   name intermediate.int_acts,
-  kind FULL,
+  kind INCREMENTAL_BY_TIME_RANGE (time_column occurred_at),
   grain act_key,
-  description 'One row per act (latest version), with its type, month, network and the insurance revenue of the NGAP tariff in force on its date (VG + MD for home visits). Euros.',
+  description 'One row per act (latest version; incremental by act time), with its type, month, network and the insurance revenue of the NGAP tariff in force on its date (VG + MD for home visits). Euros.',
   audits (unique_values(columns := (act_key)), not_null(columns := (act_key, network_id, month, act_type)))
 );
 
@@ -10,14 +10,17 @@ WITH acts AS (
   SELECT act_key, centre_id, occurred_at, site_code, patient_pseudonym, birth_year, sex, residence_insee, act_code,
          billed_eur, status, ald, 'consultation' AS act_type
   FROM staging.stg_consultations
+  WHERE occurred_at BETWEEN @start_ts AND @end_ts
   UNION ALL
   SELECT act_key, centre_id, occurred_at, site_code, patient_pseudonym, birth_year, sex, residence_insee, act_code,
          billed_eur, status, ald, 'home_visit' AS act_type
   FROM staging.stg_home_visits
+  WHERE occurred_at BETWEEN @start_ts AND @end_ts
   UNION ALL
   SELECT act_key, centre_id, occurred_at, site_code, patient_pseudonym, birth_year, sex, residence_insee, act_code,
          billed_eur, status, ald, 'teleconsultation' AS act_type
   FROM staging.stg_teleconsultations
+  WHERE occurred_at BETWEEN @start_ts AND @end_ts
 ), priced AS (
   SELECT
     a.*,

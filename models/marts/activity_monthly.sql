@@ -1,8 +1,10 @@
 MODEL (
   name marts.activity_monthly,
-  kind FULL,
+  kind INCREMENTAL_BY_TIME_RANGE (time_column month),
+  cron '@monthly',
+  allow_partials true,
   grain (centre_id, site_code, month, act_type),
-  description 'Activity: one row per centre, site, month and act type. Completed acts are activity; cancelled acts and no-shows are counted apart. Money in euros.',
+  description 'Activity: one row per centre, site, month and act type. Completed acts are activity; cancelled acts and no-shows are counted apart. Money in euros. Incremental by month: a refresh restates only the months its new events touch.',
   audits (
     unique_combination_of_columns(columns := (centre_id, site_code, month, act_type)),
     not_null(columns := (network_id, department_code, centre_id, site_code, month, act_type)),
@@ -29,6 +31,8 @@ SELECT
   CAST(COALESCE(SUM(billed_eur) FILTER (WHERE status = 'completed'), 0) AS DECIMAL(18, 2)) AS billed_eur, -- amounts billed for completed acts, euros
   CAST(COALESCE(SUM(insurance_revenue_eur), 0) AS DECIMAL(18, 2)) AS insurance_revenue_eur -- tariff in force for completed acts, euros
 FROM intermediate.int_acts
+WHERE
+  occurred_at BETWEEN @start_ts AND @end_ts
 GROUP BY
   network_id,
   department_code,
@@ -38,16 +42,17 @@ GROUP BY
   act_type;
 
 AUDIT (name completed_acts_reconcile_with_log);
--- Completed acts in the mart equal the completed latest versions in the log, counted without the models.
+-- Completed acts in the mart equal the completed latest versions in the log, counted without the
+-- models, over the months just computed.
 WITH mart AS (
-  SELECT COALESCE(SUM(acts_completed), 0) AS n FROM @this_model
+  SELECT COALESCE(SUM(acts_completed), 0) AS n FROM @this_model WHERE month BETWEEN @start_ds AND @end_ds
 ), log AS (
   SELECT COUNT(*) AS n FROM (
-    SELECT payload ->> 'status' AS status
+    SELECT payload ->> 'status' AS status, occurred_at
     FROM events.log.events
     WHERE event_type IN ('consultation_recorded', 'home_visit_recorded', 'teleconsultation_recorded')
       AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP)
     QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
-  ) WHERE status = 'completed'
+  ) WHERE status = 'completed' AND CAST(occurred_at AS DATE) BETWEEN @start_ds AND @end_ds
 )
 SELECT mart.n AS mart_completed, log.n AS log_completed FROM mart, log WHERE mart.n <> log.n

@@ -1,8 +1,8 @@
 MODEL (
   name staging.stg_consultations,
-  kind FULL,
+  kind INCREMENTAL_BY_TIME_RANGE (time_column occurred_at),
   grain act_key,
-  description 'One row per act of the consultations feed (centre, act id): the latest version (by recorded time) recorded on or before the as-of time. Renamed and typed, nothing else.',
+  description 'One row per act of the consultations feed (centre, act id): the latest version (by recorded time) recorded on or before the as-of time. Renamed and typed, nothing else. Incremental by act time: a refresh restates only the days its new events touch.',
   audits (unique_values(columns := (act_key)), not_null(columns := (act_key, centre_id, occurred_at, status)))
 );
 
@@ -25,6 +25,14 @@ SELECT
   event_id -- position of that version in the log
 FROM events.log.events
 WHERE
-  event_type = 'consultation_recorded' AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP)
-QUALIFY
-  ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
+  event_id IN (
+    /* the latest version of every act with a version in the interval (its act time may have moved) */
+    SELECT event_id FROM events.log.events
+    WHERE event_type = 'consultation_recorded' AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP)
+      AND business_key IN (
+        SELECT business_key FROM events.log.events
+        WHERE event_type = 'consultation_recorded' AND occurred_at BETWEEN @start_ts AND @end_ts
+      )
+    QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
+  )
+  AND occurred_at BETWEEN @start_ts AND @end_ts

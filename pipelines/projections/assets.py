@@ -33,6 +33,7 @@ def _specs() -> list[dg.AssetSpec]:
 
 class RefreshConfig(dg.Config):
     as_of: Optional[str] = None  # ISO timestamp: build the marts as the log stood then (own warehouse file)
+    full: bool = False           # recompute everything instead of the months new events touch
 
 
 @dg.multi_asset(specs=_specs(), pool=EVENT_LOG_POOL, name="sqlmesh_models")
@@ -41,15 +42,19 @@ def sqlmesh_models(context: dg.AssetExecutionContext, config: RefreshConfig, car
     as_of = dt.datetime.fromisoformat(config.as_of) if config.as_of else None
     paths = carnet.paths()
     with carnet.writer_lock():  # the log is read while no one writes it
-        result = refresh(paths, as_of=as_of)
+        result = refresh(paths, as_of=as_of, full=config.full)
     conn = duckdb.connect(str(result.warehouse), read_only=True)
     try:
         table = render(headlines(conn))
     finally:
         conn.close()
-    context.log.info(f"refreshed {result.warehouse} in {result.seconds:.1f}s")
+    context.log.info(f"{result.mode} refresh of {result.warehouse} in {result.seconds:.1f}s"
+                     + (f", act months {result.restated_from}..{result.restated_to}" if result.restated_from else ""))
     for node in model_graph():
-        metadata = {"warehouse": str(result.warehouse), "seconds": round(result.seconds, 2)}
+        metadata = {"warehouse": str(result.warehouse), "seconds": round(result.seconds, 2), "mode": result.mode,
+                    "log_high_water_event_id": result.high_water_event_id}
+        if result.restated_from and node.kind.startswith("INCREMENTAL"):
+            metadata["restated"] = f"{result.restated_from}..{result.restated_to}"
         if node.name in result.row_counts:
             metadata["row_count"] = result.row_counts[node.name]
         if node.name.startswith("marts."):

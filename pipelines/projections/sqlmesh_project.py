@@ -16,7 +16,10 @@ from functools import lru_cache
 from graphlib import TopologicalSorter
 from pathlib import Path
 
+from pipelines.feeds import ACT_FEEDS, EVENT_TYPES
 from pipelines.settings import CarnetPaths
+
+ACT_EVENT_TYPES = tuple(EVENT_TYPES[f] for f in ACT_FEEDS)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "prod"
@@ -36,6 +39,10 @@ class RefreshResult:
     as_of: dt.datetime | None
     seconds: float
     row_counts: dict[str, int]
+    mode: str = "full"                      # full | incremental | unchanged
+    high_water_event_id: int = 0            # the log position the marts reflect
+    restated_from: dt.date | None = None    # incremental: act months restated
+    restated_to: dt.date | None = None
 
 
 def _short(fqn: str) -> str:
@@ -100,26 +107,120 @@ def model_graph() -> tuple[ModelNode, ...]:
     return tuple(by_name[name] for name in order.static_order())
 
 
-def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None) -> RefreshResult:
-    """Rebuild the warehouse from the event log (as it stood at `as_of`, when given).
+def _log_state(paths: CarnetPaths, since_event_id: int | None) -> tuple[int, dt.date | None, dt.date | None]:
+    """The log's high-water mark, and the first and last month touched by acts appended after
+    `since_event_id` (every version of a touched act counts: a corrected act date moves it)."""
+    import duckdb
 
-    The caller holds the event-log writer lock: DuckDB cannot open the log read-only while
-    another process writes it.
+    conn = duckdb.connect(str(paths.events_db), read_only=True)
+    try:
+        high = conn.execute("SELECT coalesce(max(event_id), 0) FROM log.events").fetchone()[0]
+        if since_event_id is None:
+            return high, None, None
+        lo, hi = conn.execute(f"""
+            SELECT min(occurred_at), max(occurred_at) FROM log.events
+            WHERE event_type IN ({", ".join("?" * len(ACT_EVENT_TYPES))})
+              AND business_key IN (SELECT business_key FROM log.events WHERE event_id > ?)""",
+            [*ACT_EVENT_TYPES, since_event_id]).fetchone()
+    finally:
+        conn.close()
+    if lo is None:
+        return high, None, None
+    first = dt.date(lo.year, lo.month, 1)
+    last = (dt.date(hi.year + hi.month // 12, hi.month % 12 + 1, 1) - dt.timedelta(days=1))
+    return high, first, last
+
+
+_STATE_DDL = """
+CREATE SCHEMA IF NOT EXISTS carnet;
+CREATE TABLE IF NOT EXISTS carnet.refreshes (
+    refreshed_at TIMESTAMP NOT NULL,
+    mode VARCHAR NOT NULL,             -- full | incremental | unchanged
+    as_of TIMESTAMP,                   -- NULL: everything the log held
+    high_water_event_id BIGINT NOT NULL,  -- the log position the marts reflect
+    restated_from DATE,                -- incremental: first day restated for acts
+    restated_to DATE,                  -- incremental: last day restated for acts
+    seconds DOUBLE NOT NULL
+);
+COMMENT ON TABLE carnet.refreshes IS 'One row per refresh of this warehouse: what the marts reflect.';
+"""
+
+
+def _last_high_water(warehouse: Path) -> int | None:
+    import duckdb
+
+    if not warehouse.exists():
+        return None
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        exists = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'carnet' "
+                              "AND table_name = 'refreshes'").fetchone()[0]
+        if not exists:
+            return None
+        row = conn.execute("SELECT high_water_event_id FROM carnet.refreshes ORDER BY refreshed_at DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+    finally:
+        conn.close()
+
+
+def _record(warehouse: Path, result: "RefreshResult") -> None:
+    import duckdb
+
+    conn = duckdb.connect(str(warehouse))
+    try:
+        conn.execute(_STATE_DDL)
+        conn.execute("INSERT INTO carnet.refreshes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     [dt.datetime.now().replace(microsecond=0), result.mode, result.as_of, result.high_water_event_id,
+                      result.restated_from, result.restated_to, result.seconds])
+    finally:
+        conn.close()
+
+
+def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool = False) -> RefreshResult:
+    """Bring the warehouse up to the event log (as it stood at `as_of`, when given).
+
+    A first build, an as-of build or `full=True` computes everything. Otherwise only what the
+    events appended since the last refresh can change is recomputed: the FULL models (small:
+    declarations, costs, the month spine, the cost mart) and, for the act models, the months
+    those events touch. The caller holds the event-log writer lock: DuckDB cannot open the log
+    read-only while another process writes it.
     """
     started = time.perf_counter()
     with sqlmesh_env(paths, as_of):
         warehouse = as_of_warehouse(paths, as_of) if as_of else paths.warehouse_db
         warehouse.parent.mkdir(parents=True, exist_ok=True)
-        models = [n.name for n in model_graph() if n.kind != "SEED"]
+        nodes = [n for n in model_graph() if n.kind != "SEED"]
+        models = [n.name for n in nodes]
+        since = None if (full or as_of) else _last_high_water(warehouse)
+        high_water, touched_from, touched_to = _log_state(paths, since)
         ctx = load_context()
         try:
             first_build = ctx.state_reader.get_environment(ENVIRONMENT) is None
+            plan_kwargs = dict(auto_apply=True, no_prompts=True, skip_tests=True)
+            if first_build:
+                mode = "full"
+            elif since is None:
+                mode = "full"
+                plan_kwargs["restate_models"] = models
+            elif high_water == since:
+                mode = "unchanged"
+            else:
+                mode = "incremental"
+                incremental = {n.name for n in nodes if n.kind.startswith("INCREMENTAL")}
+                plan_kwargs["restate_models"] = [m for m in models if m not in incremental or touched_from]
+                if touched_from:
+                    plan_kwargs.update(start=touched_from, end=touched_to)
+                else:  # only declarations or costs arrived: the FULL models are enough
+                    plan_kwargs["restate_models"] = [m for m in models if m not in incremental]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pandas deprecations inside SQLMesh's seed loader
-                ctx.plan(ENVIRONMENT, auto_apply=True, no_prompts=True, skip_tests=True,
-                         restate_models=None if first_build else models)
+                ctx.plan(ENVIRONMENT, **plan_kwargs)
             counts = {name: ctx.engine_adapter.fetchone(f"SELECT count(*) FROM {name}")[0] for name in models}
         finally:
             ctx.close()
             _forget_duckdb_adapters()
-    return RefreshResult(warehouse, as_of, time.perf_counter() - started, counts)
+    result = RefreshResult(warehouse, as_of, time.perf_counter() - started, counts, mode, high_water,
+                           touched_from if mode == "incremental" else None,
+                           touched_to if mode == "incremental" else None)
+    _record(warehouse, result)
+    return result

@@ -10,7 +10,8 @@ from pipelines.projections.sqlmesh_project import PROJECT_ROOT, model_graph, ref
 from pipelines.settings import carnet_paths
 from tests.conftest import DECL_HEADER_FR, Home, fr_act, make_nir, write_fr
 
-MARTS = ("marts.activity_monthly", "marts.gp_reattachment_monthly", "marts.cost_per_consultation_monthly")
+MARTS = ("marts.activity_monthly", "marts.gp_reattachment_monthly", "marts.cost_per_consultation_monthly",
+         "marts.billing_mismatch_monthly")
 
 
 def _refresh(home: Home, **kw):

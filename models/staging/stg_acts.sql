@@ -35,7 +35,7 @@ WHERE
   event_id IN (
     /* the latest version of every act with a version in the interval (its act time may have moved) */
     SELECT event_id FROM events.log.events
-    WHERE event_type = @event_type AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP)
+    WHERE event_type = @event_type AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
       AND business_key IN (
         SELECT business_key FROM events.log.events
         WHERE event_type = @event_type AND occurred_at BETWEEN @start_ts AND @end_ts

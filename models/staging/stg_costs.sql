@@ -16,6 +16,6 @@ SELECT
   event_id -- position of that version in the log
 FROM events.log.events
 WHERE
-  event_type = 'cost_booked' AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP)
+  event_type = 'cost_booked' AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
 QUALIFY
   ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1

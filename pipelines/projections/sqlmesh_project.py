@@ -50,15 +50,22 @@ def _short(fqn: str) -> str:
     return ".".join(parts[-2:]) if parts[0] != "events" else ".".join(parts)
 
 
+_ENV_KEYS = ("CARNET_HOME", "CARNET_AS_OF", "CARNET_LOG_POSITION", "CARNET_WAREHOUSE")
+
+
 @contextlib.contextmanager
-def sqlmesh_env(paths: CarnetPaths, as_of: dt.datetime | None = None):
+def sqlmesh_env(paths: CarnetPaths, as_of: dt.datetime | None = None, log_position: int | None = None,
+                warehouse: Path | None = None):
     values = {"CARNET_HOME": str(paths.home)}
     if as_of is not None:
         values["CARNET_AS_OF"] = as_of.isoformat(sep=" ")
-        values["CARNET_WAREHOUSE"] = str(as_of_warehouse(paths, as_of))
-    saved = {k: os.environ.get(k) for k in ("CARNET_HOME", "CARNET_AS_OF", "CARNET_WAREHOUSE")}
+    if log_position is not None:
+        values["CARNET_LOG_POSITION"] = str(int(log_position))
+    if warehouse is not None:
+        values["CARNET_WAREHOUSE"] = str(warehouse)
+    saved = {k: os.environ.get(k) for k in _ENV_KEYS}
     os.environ.update(values)
-    for k in ("CARNET_AS_OF", "CARNET_WAREHOUSE"):
+    for k in _ENV_KEYS:
         if k not in values:
             os.environ.pop(k, None)
     try:
@@ -71,8 +78,9 @@ def sqlmesh_env(paths: CarnetPaths, as_of: dt.datetime | None = None):
                 os.environ[k] = v
 
 
-def as_of_warehouse(paths: CarnetPaths, as_of: dt.datetime) -> Path:
-    return paths.home / "as_of" / f"{as_of:%Y%m%dT%H%M%S}" / "warehouse.duckdb"
+def as_of_warehouse(paths: CarnetPaths, as_of: dt.datetime | None, log_position: int | None = None) -> Path:
+    name = "_".join(([f"{as_of:%Y%m%dT%H%M%S}"] if as_of else []) + ([f"log{log_position}"] if log_position else []))
+    return paths.home / "as_of" / name / "warehouse.duckdb"
 
 
 def _forget_duckdb_adapters() -> None:
@@ -176,8 +184,12 @@ def _record(warehouse: Path, result: "RefreshResult") -> None:
         conn.close()
 
 
-def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool = False) -> RefreshResult:
-    """Bring the warehouse up to the event log (as it stood at `as_of`, when given).
+def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool = False,
+            log_position: int | None = None, warehouse: Path | None = None) -> RefreshResult:
+    """Bring the warehouse up to the event log (as it stood at `as_of`, or at `log_position`).
+
+    A bounded build (`as_of` or `log_position`) goes to its own warehouse file (`warehouse`,
+    by default under `as_of/`) and is always computed in full.
 
     A first build, an as-of build or `full=True` computes everything. Otherwise only what the
     events appended since the last refresh can change is recomputed: the FULL models (small:
@@ -186,13 +198,17 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
     read-only while another process writes it.
     """
     started = time.perf_counter()
-    with sqlmesh_env(paths, as_of):
-        warehouse = as_of_warehouse(paths, as_of) if as_of else paths.warehouse_db
+    bounded = as_of is not None or log_position is not None
+    if warehouse is None:
+        warehouse = as_of_warehouse(paths, as_of, log_position) if bounded else paths.warehouse_db
+    with sqlmesh_env(paths, as_of, log_position, warehouse):
         warehouse.parent.mkdir(parents=True, exist_ok=True)
         nodes = [n for n in model_graph() if n.kind != "SEED"]
         models = [n.name for n in nodes]
-        since = None if (full or as_of) else _last_high_water(warehouse)
+        since = None if (full or bounded) else _last_high_water(warehouse)
         high_water, touched_from, touched_to = _log_state(paths, since)
+        if log_position is not None:
+            high_water = min(high_water, int(log_position))
         ctx = load_context()
         try:
             first_build = ctx.state_reader.get_environment(ENVIRONMENT) is None

@@ -27,15 +27,22 @@ def _cmd_generate(args) -> int:
     return 0
 
 
-def _run_job(name: str, run_config: dict | None = None):
+def _run_job(name: str, run_config: dict | None = None, groups: tuple[str, ...] | None = None):
     import dagster as dg
 
     from pipelines.definitions import defs
 
-    result = defs.resolve_job_def(name).execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), run_config=run_config or {}, raise_on_error=False)
+    job = defs.resolve_job_def(name)
+    selection = None
+    if groups:
+        graph = defs.resolve_asset_graph()
+        selection = [k for k in job.asset_layer.selected_asset_keys if graph.get(k).group_name in groups]
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), run_config=run_config or {},
+                                    raise_on_error=False, asset_selection=selection)
     if not result.success:
-        raise SystemExit(f"{name} failed; see the log above")
+        checks = [f"{ev.check_name}: {ev.description}" for ev in result.get_asset_check_evaluations() if not ev.passed]
+        steps = [e.message for e in result.all_events if e.is_step_failure]
+        raise SystemExit(f"{name} failed: " + " | ".join(m for m in checks + steps if m)[-3000:])
     return result
 
 
@@ -84,7 +91,8 @@ def _cmd_refresh(args) -> int:
             as_of = dt.datetime.fromisoformat(args.as_of)
         except ValueError:
             raise ConfigurationError(f"--as-of {args.as_of!r} is not an ISO time such as 2024-06-01T02:00:00") from None
-        _run_job("nightly_refresh", {"ops": {"sqlmesh_models": {"config": {"as_of": as_of.isoformat()}}}})
+        _run_job("nightly_refresh", {"ops": {"sqlmesh_models": {"config": {"as_of": as_of.isoformat()}}}},
+                 groups=("ingestion", "models"))  # an as-of build is for reproducing figures, never published
         warehouse = as_of_warehouse(paths, as_of)
     else:
         config = {"ops": {"sqlmesh_models": {"config": {"full": True}}}} if getattr(args, "full", False) else None
@@ -92,9 +100,58 @@ def _cmd_refresh(args) -> int:
         totals = _ingest_totals(result)
         print("ingested: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in totals.items()))
         warehouse = paths.warehouse_db
+        _print_release(paths)
     print(f"marts in {warehouse} ({time.perf_counter() - started:.1f}s)")
     _print_headlines(warehouse, getattr(args, "scale", 1.0))
     return 0
+
+
+def _print_release(paths) -> None:
+    from pipelines.publication.release import current_manifest
+
+    manifest = current_manifest(paths)
+    if manifest:
+        folder = paths.releases / manifest["release_id"]
+        print(f"release {manifest['release_id']}: {paths.observatory_db}\n  report {folder / 'report.html'}\n"
+              f"  extracts {folder / 'extracts'}\n  data docs {folder / 'data_docs' / 'index.html'}")
+
+
+def _cmd_publish(args) -> int:
+    """Stage, gate and publish a release from the current warehouse (no ingestion, no refresh)."""
+    from pipelines.publication.release import PublicationBlocked, publish
+
+    paths = carnet_paths().ensure()
+    if not paths.warehouse_db.exists():
+        raise ConfigurationError(f"no warehouse in {paths.home}: run `carnet refresh` first")
+    try:
+        _, gate = publish(paths)
+    except PublicationBlocked as exc:
+        print(f"carnet: {exc}", file=sys.stderr)
+        return 1
+    print(gate.summary())
+    _print_release(paths)
+    return 0
+
+
+def _cmd_rebuild(args) -> int:
+    """Rebuild a published release from the event log and compare it byte for byte."""
+    import json
+    import tempfile
+
+    from pipelines.publication.release import MANIFEST, rebuild
+
+    paths = carnet_paths()
+    manifest_file = paths.releases / args.release / MANIFEST
+    if not manifest_file.exists():
+        known = sorted(p.name for p in paths.releases.iterdir() if (p / MANIFEST).exists()) if paths.releases.exists() else []
+        raise ConfigurationError(f"no release {args.release!r} in {paths.releases}; known: {', '.join(known) or 'none'}")
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix=f"carnet-rebuild-{args.release}-"))
+    check = rebuild(paths, json.loads(manifest_file.read_text()), out)
+    if check.identical:
+        print(f"release {check.release_id} rebuilt from the event log into {check.directory}: identical")
+        return 0
+    print(f"release {check.release_id} rebuilt into {check.directory} DIFFERS:\n  " + "\n  ".join(check.differences))
+    return 1
 
 
 def _cmd_demo(args) -> int:
@@ -149,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--as-of", help="build the marts as the log stood at this recorded time (ISO), in its own file")
     r.add_argument("--full", action="store_true", help="recompute every month instead of those new events touch")
     r.set_defaults(fn=_cmd_refresh)
+    pub = sub.add_parser("publish", help="publish the observatory release from the current marts (gated)")
+    pub.set_defaults(fn=_cmd_publish)
+    rb = sub.add_parser("rebuild", help="rebuild a release from the event log and compare it byte for byte")
+    rb.add_argument("release", help="the release id (a folder of $CARNET_HOME/releases)")
+    rb.add_argument("--out", help="where to rebuild (default: a new temporary folder)")
+    rb.set_defaults(fn=_cmd_rebuild)
     s = sub.add_parser("status", help="what the event log and quarantine hold")
     s.set_defaults(fn=_cmd_status)
     return p

@@ -4,6 +4,7 @@ import dagster as dg
 from pipelines.ingestion.assets import ingest_inbox_asset
 from pipelines.ingestion.sensors import build_inbox_sensor
 from pipelines.projections.assets import sqlmesh_models
+from pipelines.publication.assets import observatory, quality_gate, release_candidate
 from pipelines.resources import CarnetResource
 from pipelines.schedules import nightly_refresh_job, nightly_refresh_schedule
 
@@ -13,7 +14,8 @@ ingest_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[ingest_inbox_asset, sqlmesh_models],
+    assets=[ingest_inbox_asset, sqlmesh_models, release_candidate, observatory],
+    asset_checks=[quality_gate],
     jobs=[ingest_job, nightly_refresh_job],
     schedules=[nightly_refresh_schedule],
     sensors=[build_inbox_sensor(ingest_job)],

@@ -3,8 +3,9 @@ import dagster as dg
 
 nightly_refresh_job = dg.define_asset_job(
     "nightly_refresh",
-    selection=dg.AssetSelection.groups("ingestion", "models"),
-    description="Ingest the inbox, then rebuild the marts from the event log.",
+    selection=dg.AssetSelection.groups("ingestion", "models", "publication"),
+    description="Ingest the inbox, rebuild the marts from the event log, then publish the observatory release "
+                "(if its quality gate passes).",
 )
 
 nightly_refresh_schedule = dg.ScheduleDefinition(

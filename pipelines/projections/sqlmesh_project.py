@@ -31,6 +31,7 @@ class ModelNode:
     kind: str
     description: str
     depends_on: tuple[str, ...]  # schema.table of parents (events.log.events for the log)
+    fingerprint: str = ""        # SQLMesh's data hash: changes when what the model computes changes
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def model_graph() -> tuple[ModelNode, ...]:
     ctx = load_context()
     try:
         nodes = [ModelNode(_short(fqn), model.kind.name, model.description or "",
-                           tuple(sorted(_short(d) for d in model.depends_on)))
+                           tuple(sorted(_short(d) for d in model.depends_on)), model.data_hash)
                  for fqn, model in ctx.models.items()]
     finally:
         ctx.close()

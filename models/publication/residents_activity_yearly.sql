@@ -1,0 +1,27 @@
+MODEL (
+  name publication.residents_activity_yearly,
+  kind FULL,
+  grain (department_code, commune_insee, year, age_band, sex, act_type),
+  description 'Completed acts by where patients live, before secrecy: one row per department and commune of residence, year, age band, sex and act type. Counts of acts and of distinct patients. Not published as such: carnet.publication applies statistical secrecy.',
+  audits (
+    unique_combination_of_columns(columns := (department_code, commune_insee, year, age_band, sex, act_type)),
+    not_null(columns := (department_code, commune_insee, year, age_band, sex, act_type)),
+    accepted_range(column := patients, min_v := 1)
+  )
+);
+
+SELECT
+  CASE WHEN LEFT(a.residence_insee, 2) IN ('97', '98') THEN LEFT(a.residence_insee, 3) ELSE LEFT(a.residence_insee, 2) END AS department_code, -- department of residence
+  a.residence_insee AS commune_insee, -- commune of residence (INSEE code)
+  YEAR(a.occurred_at) AS year, -- year of the act
+  b.age_band, -- age at the act (act year - birth year)
+  a.sex, -- M | F
+  a.act_type, -- consultation | home_visit | teleconsultation
+  COUNT(*) AS acts_completed, -- completed acts
+  COUNT(DISTINCT a.patient_pseudonym) AS patients -- distinct patients with a completed act
+FROM intermediate.int_acts AS a
+JOIN seeds.age_bands AS b
+  ON a.age BETWEEN b.min_age AND b.max_age
+WHERE
+  a.status = 'completed'
+GROUP BY ALL

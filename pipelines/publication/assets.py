@@ -1,0 +1,68 @@
+"""Publication as Dagster assets: stage a release, gate it (blocking check), publish it."""
+import dagster as dg
+
+from pipelines.ingestion.assets import EVENT_LOG_POOL
+from pipelines.projections.assets import model_key
+from pipelines.publication.report import headlines
+from pipelines.publication.release import (gate_staged, promote, read_tables, reject, stage, staged_release)
+from pipelines.publication.secrecy import secrecy_settings
+from pipelines.resources import CarnetResource
+
+_SOURCES = ["publication.residents_activity_yearly", "publication.residents_reattachment_yearly",
+            "publication.cost_per_consultation_yearly", "marts.gp_reattachment_monthly"]
+
+
+@dg.asset(key=["publication", "release_candidate"], group_name="publication", pool=EVENT_LOG_POOL,
+          deps=[model_key(m) for m in _SOURCES], kinds={"duckdb", "parquet", "html"},
+          owners=["team:data-engineering"])
+def release_candidate(context: dg.AssetExecutionContext, carnet: CarnetResource) -> dg.MaterializeResult:
+    """The next observatory release, staged (file, extracts, report, manifest) with secrecy applied;
+    nothing is published until the quality gate passes."""
+    paths = carnet.paths()
+    with carnet.writer_lock():
+        staged = stage(paths, settings=secrecy_settings())
+    tables = read_tables(staged.directory / "observatory.duckdb")
+    metadata = {"release_id": staged.release_id, "directory": str(staged.directory),
+                "log_high_water_event_id": staged.manifest["log"]["high_water_event_id"],
+                "secrecy_threshold": staged.manifest["secrecy"]["threshold"],
+                "headlines": dg.MetadataValue.md("\n\n".join(headlines(tables).values()))}
+    for name, frame in tables.items():
+        metadata[f"rows.{name}"] = frame.height
+        if "suppressed" in frame.columns:
+            metadata[f"suppressed.{name}"] = int(frame["suppressed"].sum())
+    context.log.info(f"staged release {staged.release_id}")
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset_check(asset=release_candidate, blocking=True, name="quality_gate",
+                description="Great Expectations on the staged tables: grain, ranges, secrecy, no collapse in rows.")
+def quality_gate(context: dg.AssetCheckExecutionContext, carnet: CarnetResource) -> dg.AssetCheckResult:
+    paths = carnet.paths()
+    staged = staged_release(paths)
+    result = gate_staged(paths, staged)
+    docs = str(staged.directory / "data_docs" / "index.html")
+    if not result.success:
+        blocked = reject(paths, staged, result.failures)
+        context.log.error(str(blocked))
+        docs = str(paths.releases / f"{staged.release_id}.rejected" / "data_docs" / "index.html")
+    return dg.AssetCheckResult(
+        passed=result.success, severity=dg.AssetCheckSeverity.ERROR,
+        description=result.summary(),
+        metadata={"expectations": result.expectations, "failures": dg.MetadataValue.json(result.failures),
+                  "data_docs": dg.MetadataValue.path(docs), "release_id": staged.release_id})
+
+
+@dg.asset(key=["publication", "observatory"], group_name="publication", pool=EVENT_LOG_POOL,
+          deps=[release_candidate], kinds={"duckdb"}, owners=["team:data-engineering"])
+def observatory(context: dg.AssetExecutionContext, carnet: CarnetResource) -> dg.MaterializeResult:
+    """The published observatory file ($CARNET_HOME/observatory.duckdb), replaced atomically by the
+    release that passed its gate."""
+    paths = carnet.paths()
+    with carnet.writer_lock():
+        staged = staged_release(paths)
+        final = promote(paths, staged)
+    context.log.info(f"published release {staged.release_id} to {paths.observatory_db}")
+    return dg.MaterializeResult(metadata={
+        "release_id": staged.release_id, "file": dg.MetadataValue.path(str(paths.observatory_db)),
+        "report": dg.MetadataValue.path(str(final / "report.html")),
+        "extracts": dg.MetadataValue.path(str(final / "extracts"))})

@@ -1,0 +1,113 @@
+"""The observatory file's tables as readers see them: columns, types and descriptions.
+
+The descriptions are written into the file (COMMENT ON), so an analyst who opens it with any
+DuckDB client learns the grain and unit of every table and column there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    order_by: tuple[str, ...]
+
+    def ddl(self) -> str:
+        body = ",\n  ".join(f"{c.name} {c.sql_type}" for c in self.columns)
+        return f"CREATE TABLE observatory.{self.name} (\n  {body}\n)"
+
+
+_SUPPRESSED = Column("suppressed", "BOOLEAN NOT NULL",
+                     "true when the counts of this row are withheld (NULL) by statistical secrecy: "
+                     "fewer than the threshold of patients, or withheld so that no withheld value can be "
+                     "recomputed from published totals")
+_DEPARTMENT = Column("department_code", "VARCHAR NOT NULL", "department of residence of the patients (INSEE code)")
+_COMMUNE = Column("commune_insee", "VARCHAR NOT NULL", "commune of residence of the patients (INSEE code)")
+_AGE = Column("age_band", "VARCHAR NOT NULL", "age band: 0-6, 7-17, 18-39, 40-59, 60-79, 80+ (event year - birth year)")
+_CENTRE = (Column("network_id", "VARCHAR NOT NULL", "the operator of the centre (department council, commune, association)"),
+           Column("department_code", "VARCHAR NOT NULL", "department of the centre (INSEE code)"),
+           Column("centre_id", "VARCHAR NOT NULL", "FINESS number of the centre"),
+           Column("centre_name", "VARCHAR NOT NULL", "name of the centre"))
+
+
+def _euros(name: str, what: str) -> Column:
+    return Column(name, "DECIMAL(18,2)", f"{what}, euros")
+
+
+TABLES: tuple[Table, ...] = (
+    Table("activity_by_territory",
+          "Completed acts of the health centres by where patients live: one row per department and commune of "
+          "residence, year, age band, sex and act type. Counts of acts and of patients; statistical secrecy applied.",
+          (_DEPARTMENT, _COMMUNE, Column("year", "INTEGER NOT NULL", "calendar year of the acts"), _AGE,
+           Column("sex", "VARCHAR NOT NULL", "M | F"),
+           Column("act_type", "VARCHAR NOT NULL", "consultation | home_visit | teleconsultation"),
+           Column("acts_completed", "BIGINT", "completed acts, count (NULL when suppressed)"),
+           Column("patients", "BIGINT", "distinct patients with a completed act, count (NULL when suppressed)"),
+           _SUPPRESSED),
+          ("department_code", "commune_insee", "year", "age_band", "sex", "act_type")),
+    Table("reattachment_by_territory",
+          "Patients who found a médecin traitant again at a health centre, by where they live: one row per "
+          "department and commune of residence, year and age band. Counts of patients (once per network); "
+          "statistical secrecy applied.",
+          (_DEPARTMENT, _COMMUNE, Column("year", "INTEGER NOT NULL", "calendar year of the declaration"), _AGE,
+           Column("newly_reattached", "BIGINT", "patients re-attached to a GP, count (NULL when suppressed)"),
+           Column("newly_reattached_ald", "BIGINT",
+                  "of whom with a long-term condition (ALD), count (NULL when suppressed)"),
+           _SUPPRESSED),
+          ("department_code", "commune_insee", "year", "age_band")),
+    Table("reattachment_by_centre",
+          "Re-attached patients per centre over time: one row per centre and month from its opening. Counts of "
+          "patients; a month's count or cumulative point is withheld (NULL) when it would reveal fewer than the "
+          "threshold of patients. Months are the first day of the month.",
+          (*_CENTRE, Column("month", "DATE NOT NULL", "first day of the month"),
+           Column("newly_reattached", "BIGINT", "patients re-attached this month, count (NULL when withheld)"),
+           Column("cumulative_reattached", "BIGINT",
+                  "patients re-attached since the opening, count (NULL when withheld)"),
+           _SUPPRESSED),
+          ("centre_id", "month")),
+    Table("cost_per_consultation",
+          "Cost per consultation: one row per centre and year with costs or acts. Counts of acts; euros. "
+          "Holds no patient count; act counts are withheld only where they would give back a withheld cell.",
+          (*_CENTRE, Column("year", "INTEGER NOT NULL", "calendar year"),
+           Column("acts_completed", "BIGINT", "completed acts of all types, count (NULL when withheld)"),
+           Column("consultations", "BIGINT",
+                  "completed consultations (incl. advanced-practice nurses), count (NULL when withheld)"),
+           Column("home_visits", "BIGINT", "completed home visits, count (NULL when withheld)"),
+           Column("teleconsultations", "BIGINT", "completed teleconsultations, count (NULL when withheld)"),
+           _euros("operating_cost_eur", "operating cost (sum of the charge lines)"),
+           _euros("insurance_revenue_eur", "insurance revenue (NGAP tariff in force for completed acts)"),
+           _euros("other_income_eur", "other income (rent received, grants)"),
+           _euros("cost_per_consultation_eur", "operating cost / completed acts (NULL without acts)"),
+           _euros("net_cost_per_consultation_eur",
+                  "(operating cost - insurance revenue - other income) / completed acts (NULL without acts)"),
+           Column("suppressed", "BOOLEAN NOT NULL",
+                  "true when act counts and ratios are withheld: with so few acts, they would give back a withheld "
+                  "cell of activity_by_territory (a lone small group of residents)")),
+          ("centre_id", "year")),
+)
+
+RELEASE_TABLE = Table(
+    "release",
+    "The release this file holds: one row. Its manifest says how to rebuild it from the event log.",
+    (Column("release_id", "VARCHAR NOT NULL", "identifier of the release"),
+     Column("published_at", "TIMESTAMP NOT NULL", "when the release was published, Europe/Paris"),
+     Column("log_high_water_event_id", "BIGINT NOT NULL", "last event of the log the release reflects"),
+     Column("log_recorded_until", "TIMESTAMP", "latest recorded time of those events (extract time), Europe/Paris"),
+     Column("secrecy_threshold", "INTEGER NOT NULL", "smallest count of patients published"),
+     Column("code_version", "VARCHAR NOT NULL", "version of carnet that built the release"),
+     Column("manifest", "JSON NOT NULL", "the release manifest (inputs, versions, fingerprints, extract hashes)")),
+    ("release_id",))
+
+
+def by_name(name: str) -> Table:
+    return next(t for t in (*TABLES, RELEASE_TABLE) if t.name == name)

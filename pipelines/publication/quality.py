@@ -1,0 +1,142 @@
+"""The publication gate: Great Expectations suites on what a release is about to publish.
+
+Great Expectations 1.x has no working DuckDB datasource, so the suites validate the tables as
+read back from the staged observatory file (pandas frames). Its import is slow, so it is
+imported here only, when a release is gated.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+AGE_BANDS = ["0-6", "7-17", "18-39", "40-59", "60-79", "80+"]
+ACT_TYPES = ["consultation", "home_visit", "teleconsultation"]
+
+
+@dataclass
+class GateResult:
+    success: bool
+    failures: list[str] = field(default_factory=list)
+    expectations: int = 0
+    docs_index: Path | None = None
+
+    def summary(self) -> str:
+        if self.success:
+            return f"quality gate passed ({self.expectations} expectations)"
+        return "quality gate FAILED: " + "; ".join(self.failures)
+
+
+def min_row_ratio() -> float:
+    """$CARNET_RELEASE_MIN_ROW_RATIO (default 0.9): how far a table may shrink against the last release."""
+    return float(os.environ.get("CARNET_RELEASE_MIN_ROW_RATIO", "0.9"))
+
+
+def _suites(gx, threshold: int, previous_rows: dict[str, int]) -> dict[str, list]:
+    e = gx.expectations
+    small = list(range(1, threshold))
+
+    def secrecy(column: str) -> list:
+        """Published counts are 0 or threshold+; withheld rows publish nothing."""
+        return [e.ExpectColumnValuesToNotBeInSet(column=column, value_set=small),
+                e.ExpectColumnValuesToBeNull(column=column, row_condition="suppressed == True",
+                                             condition_parser="pandas"),
+                e.ExpectColumnValuesToNotBeNull(column=column, row_condition="suppressed == False",
+                                                condition_parser="pandas")]
+
+    def territory() -> list:
+        return [e.ExpectColumnValuesToMatchRegex(column="department_code", regex=r"^(\d{2}|2A|2B|9[78]\d)$"),
+                e.ExpectColumnValuesToMatchRegex(column="commune_insee", regex=r"^(\d{5}|2[AB]\d{3})$"),
+                e.ExpectColumnValuesToBeInSet(column="age_band", value_set=AGE_BANDS),
+                e.ExpectColumnValuesToBeBetween(column="year", min_value=2000, max_value=2100)]
+
+    suites = {
+        "activity_by_territory": [
+            e.ExpectCompoundColumnsToBeUnique(column_list=["department_code", "commune_insee", "year", "age_band",
+                                                           "sex", "act_type"]),
+            *territory(),
+            e.ExpectColumnValuesToBeInSet(column="sex", value_set=["M", "F"]),
+            e.ExpectColumnValuesToBeInSet(column="act_type", value_set=ACT_TYPES),
+            e.ExpectColumnPairValuesAToBeGreaterThanB(column_A="acts_completed", column_B="patients", or_equal=True,
+                                                      ignore_row_if="either_value_is_missing"),
+            *secrecy("patients"), *secrecy("acts_completed")[1:],
+        ],
+        "reattachment_by_territory": [
+            e.ExpectCompoundColumnsToBeUnique(column_list=["department_code", "commune_insee", "year", "age_band"]),
+            *territory(),
+            e.ExpectColumnPairValuesAToBeGreaterThanB(column_A="newly_reattached", column_B="newly_reattached_ald",
+                                                      or_equal=True, ignore_row_if="either_value_is_missing"),
+            *secrecy("newly_reattached"), *secrecy("newly_reattached_ald")[:2],
+        ],
+        "reattachment_by_centre": [
+            e.ExpectCompoundColumnsToBeUnique(column_list=["centre_id", "month"]),
+            e.ExpectColumnValuesToNotBeNull(column="centre_id"),
+            e.ExpectColumnValuesToBeBetween(column="cumulative_reattached", min_value=0),
+            e.ExpectColumnValuesToNotBeInSet(column="newly_reattached", value_set=small),
+        ],
+        "cost_per_consultation": [
+            e.ExpectCompoundColumnsToBeUnique(column_list=["centre_id", "year"]),
+            e.ExpectColumnValuesToNotBeNull(column="centre_id"),
+            e.ExpectColumnValuesToBeBetween(column="acts_completed", min_value=0),
+            e.ExpectColumnValuesToBeBetween(column="operating_cost_eur", min_value=0),
+            e.ExpectColumnValuesToBeBetween(column="cost_per_consultation_eur", min_value=0, max_value=10_000),
+        ],
+    }
+    for table, rows in previous_rows.items():
+        if table in suites:
+            suites[table].append(e.ExpectTableRowCountToBeBetween(min_value=math.floor(rows * min_row_ratio())))
+    return suites
+
+
+def gate(tables: dict[str, pl.DataFrame], *, threshold: int, previous_rows: dict[str, int],
+         docs_dir: Path) -> GateResult:
+    """Validate every table; write Data Docs to `docs_dir`; say what failed."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _gate(tables, threshold=threshold, previous_rows=previous_rows, docs_dir=docs_dir)
+
+
+def _gate(tables, *, threshold, previous_rows, docs_dir) -> GateResult:
+    import great_expectations as gx
+
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.add_data_docs_site("release", {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    })
+    source = context.data_sources.add_pandas("observatory")
+    result = GateResult(success=True)
+    for table, expectations in _suites(gx, threshold, previous_rows).items():
+        frame = tables[table].to_pandas()
+        batch = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("release")
+        suite = context.suites.add(gx.ExpectationSuite(name=f"observatory.{table}"))
+        for expectation in expectations:
+            suite.add_expectation(expectation)
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"release.{table}", data=batch, suite=suite))
+        checkpoint = context.checkpoints.add(gx.Checkpoint(
+            name=f"gate.{table}", validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["release"])],
+            result_format="SUMMARY"))
+        run = checkpoint.run(batch_parameters={"dataframe": frame})
+        for validation in run.run_results.values():
+            for r in validation.results:
+                result.expectations += 1
+                if not r.success:
+                    cfg = r.expectation_config
+                    column = cfg.kwargs.get("column") or cfg.kwargs.get("column_list") or ""
+                    observed = (r.result or {}).get("observed_value", (r.result or {}).get("unexpected_count"))
+                    result.failures.append(f"{table}: {cfg.type} {column} (observed {observed})")
+    result.success = not result.failures
+    index = docs_dir / "index.html"
+    result.docs_index = index if index.exists() else None
+    return result

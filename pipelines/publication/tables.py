@@ -1,0 +1,145 @@
+"""The observatory tables: the warehouse's publication models with statistical secrecy applied.
+
+Only aggregates leave the warehouse; patient-level rows never reach this module's output.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.publication.secrecy import (Cell, CentreSeries, SecrecySettings, closed_department_sets,
+                                           protect_activity, protect_reattachment)
+
+_RESIDENCE_DEPARTMENT = ("CASE WHEN LEFT(residence_insee, 2) IN ('97', '98') THEN LEFT(residence_insee, 3) "
+                         "ELSE LEFT(residence_insee, 2) END")
+
+ACTIVITY_KEY = ("department_code", "commune_insee", "year", "age_band", "sex", "act_type")
+REATTACHMENT_KEY = ("department_code", "commune_insee", "year", "age_band")
+
+
+@dataclass
+class ObservatoryTables:
+    """What a release publishes, one polars frame per table, rows in a stable order."""
+
+    activity_by_territory: pl.DataFrame
+    reattachment_by_territory: pl.DataFrame
+    reattachment_by_centre: pl.DataFrame
+    cost_per_consultation: pl.DataFrame
+
+    def items(self) -> list[tuple[str, pl.DataFrame]]:
+        return [(name, getattr(self, name)) for name in TABLE_NAMES]
+
+
+TABLE_NAMES = ("activity_by_territory", "reattachment_by_territory", "reattachment_by_centre", "cost_per_consultation")
+
+
+def _components(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[int, dict[str, str]]:
+    by_year: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for year, residence, centre in conn.execute(sql).fetchall():
+        by_year[year].append((residence, centre))
+    return {year: closed_department_sets(flows) for year, flows in by_year.items()}
+
+
+def _activity(conn, settings: SecrecySettings) -> tuple[pl.DataFrame, list[tuple]]:
+    components = _components(conn, f"""
+        SELECT DISTINCT year(occurred_at), {_RESIDENCE_DEPARTMENT}, department_code
+        FROM intermediate.int_acts WHERE status = 'completed'""")
+    rows = conn.execute(f"SELECT {', '.join(ACTIVITY_KEY)}, acts_completed, patients "
+                        f"FROM publication.residents_activity_yearly ORDER BY ALL").fetchall()
+    cells = [Cell(key=r[:6], group=(r[2], r[5], components[r[2]][r[0]]), value=r[6], counts=(r[7],)) for r in rows]
+    exposed = [(year, act_type, {d for d, k in components[year].items() if k == component and d.startswith("centre:")})
+               for year, act_type, component in protect_activity(cells, settings)]
+    return pl.DataFrame(
+        [(*c.key, None if c.suppressed else c.value, None if c.suppressed else c.counts[0], c.suppressed)
+         for c in cells],
+        schema={**{k: (pl.Int32 if k == "year" else pl.Utf8) for k in ACTIVITY_KEY}, "acts_completed": pl.Int64,
+                "patients": pl.Int64, "suppressed": pl.Boolean}, orient="row"), exposed
+
+
+def _reattachment(conn, settings: SecrecySettings) -> tuple[pl.DataFrame, pl.DataFrame]:
+    components = _components(conn, f"""
+        SELECT DISTINCT year(r.declared_on), {_RESIDENCE_DEPARTMENT}, c.department_code
+        FROM intermediate.int_reattachments AS r JOIN seeds.centres AS c ON c.centre_id = r.centre_id""")
+    rows = conn.execute(f"SELECT {', '.join(REATTACHMENT_KEY)}, newly_reattached, newly_reattached_ald "
+                        f"FROM publication.residents_reattachment_yearly ORDER BY ALL").fetchall()
+    cells = [Cell(key=r[:4], group=(r[2], components[r[2]][r[0]]), value=r[4], counts=(r[4], r[5], r[4] - r[5]))
+             for r in rows]
+    monthly = conn.execute("""
+        SELECT m.centre_id, m.network_id, m.department_code, c.centre_name, m.month, m.newly_reattached
+        FROM marts.gp_reattachment_monthly AS m JOIN seeds.centres AS c ON c.centre_id = m.centre_id
+        ORDER BY m.centre_id, m.month""").fetchall()
+    by_centre: dict[str, list[tuple]] = defaultdict(list)
+    for r in monthly:
+        by_centre[r[0]].append(r)
+    series = []
+    for centre_id, months in by_centre.items():
+        department = months[0][2]
+        series.append(CentreSeries(
+            centre_id=centre_id, months=[r[4] for r in months], newly=[r[5] for r in months],
+            components={y: comp[f"centre:{department}"] for y, comp in components.items()
+                        if f"centre:{department}" in comp}))
+    protect_reattachment(cells, series, settings)
+    territory = pl.DataFrame(
+        [(*c.key, None if c.suppressed else c.value, None if c.suppressed else c.counts[1], c.suppressed)
+         for c in cells],
+        schema={**{k: (pl.Int32 if k == "year" else pl.Utf8) for k in REATTACHMENT_KEY},
+                "newly_reattached": pl.Int64, "newly_reattached_ald": pl.Int64, "suppressed": pl.Boolean},
+        orient="row")
+    centre_rows = []
+    for s in series:
+        info = by_centre[s.centre_id][0]
+        cumulative = s.cumulative()
+        for i, month in enumerate(s.months):
+            newly = s.newly[i] if s.newly_published(i) else None
+            total = cumulative[i] if s.published[i] else None
+            centre_rows.append((info[1], info[2], s.centre_id, info[3], month, newly, total,
+                                newly is None or total is None))
+    by_centre_frame = pl.DataFrame(
+        centre_rows, orient="row",
+        schema={"network_id": pl.Utf8, "department_code": pl.Utf8, "centre_id": pl.Utf8, "centre_name": pl.Utf8,
+                "month": pl.Date, "newly_reattached": pl.Int64, "cumulative_reattached": pl.Int64,
+                "suppressed": pl.Boolean})
+    return territory, by_centre_frame
+
+
+_ACT_COLUMN = {"consultation": "consultations", "home_visit": "home_visits", "teleconsultation": "teleconsultations"}
+_RATIOS = ("cost_per_consultation_eur", "net_cost_per_consultation_eur")
+
+
+def _costs(conn, exposed: list[tuple]) -> pl.DataFrame:
+    """The yearly cost table. Where the residents' table could not hide a lone small cell, the
+    centres' count of that act type (and what gives it back: all acts, the ratios) is withheld."""
+    costs = conn.execute("""
+        SELECT y.network_id, y.department_code, y.centre_id, c.centre_name, CAST(y.year AS INTEGER) AS year,
+               y.acts_completed, y.consultations, y.home_visits, y.teleconsultations, y.operating_cost_eur,
+               y.insurance_revenue_eur, y.other_income_eur, y.cost_per_consultation_eur,
+               y.net_cost_per_consultation_eur
+        FROM publication.cost_per_consultation_yearly AS y JOIN seeds.centres AS c ON c.centre_id = y.centre_id
+        ORDER BY y.centre_id, y.year""").pl().with_columns(suppressed=pl.lit(False))
+    for year, act_type, centres in exposed:
+        hit = (pl.col("year") == year) & pl.format("centre:{}", pl.col("department_code")).is_in(list(centres))
+        costs = costs.with_columns(
+            *[pl.when(hit).then(None).otherwise(pl.col(c)).alias(c)
+              for c in (_ACT_COLUMN[act_type], "acts_completed", *_RATIOS)],
+            suppressed=pl.when(hit).then(True).otherwise(pl.col("suppressed")))
+    return costs
+
+
+def build_tables(warehouse: Path, settings: SecrecySettings) -> ObservatoryTables:
+    """Read the publication models of `warehouse` (read-only) and protect them."""
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        territory, by_centre = _reattachment(conn, settings)
+        activity, exposed = _activity(conn, settings)
+        return ObservatoryTables(
+            activity_by_territory=activity,
+            reattachment_by_territory=territory,
+            reattachment_by_centre=by_centre,
+            cost_per_consultation=_costs(conn, exposed),
+        )
+    finally:
+        conn.close()

@@ -1,0 +1,253 @@
+"""The observatory release: secrecy, gate, manifest and rebuild, extracts, report, Dagster."""
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.eventlog.store import connect
+from pipelines.publication.catalogue import TABLES
+from pipelines.publication.release import PublicationBlocked, current_manifest, publish, read_tables, rebuild
+from pipelines.publication.secrecy import Cell, CentreSeries, SecrecySettings, protect_activity, protect_reattachment
+from pipelines.settings import carnet_paths
+from tests.secrecy_attacker import attack
+from tests.conftest import Home, fr_act, make_nir, write_fr
+
+
+def _truth(warehouse) -> dict[str, pl.DataFrame]:
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {"activity_by_territory": conn.sql("SELECT * FROM publication.residents_activity_yearly").pl(),
+                "reattachment_by_territory": conn.sql("SELECT * FROM publication.residents_reattachment_yearly").pl(),
+                "reattachment_by_centre": conn.sql(
+                    "SELECT centre_id, month, newly_reattached FROM marts.gp_reattachment_monthly").pl()}
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def release(demo_home, demo_warehouse):
+    """The session's demo home, published once (its event-log writer closed meanwhile)."""
+    home, _, _ = demo_home
+    home.conn.close()
+    paths = carnet_paths(home.root)
+    try:
+        final, gate = publish(paths, published_at=dt.datetime(2025, 1, 2, 3, 0))
+    finally:
+        home.conn = connect(home.root / "events.duckdb")
+        home.log.conn = home.conn
+    return paths, final, gate, current_manifest(paths)
+
+
+def test_observatory_file_describes_every_table_and_holds_no_patient_level_data(release):
+    paths, final, gate, manifest = release
+    assert gate.success, gate.failures
+    conn = duckdb.connect(str(paths.observatory_db), read_only=True)
+    try:
+        tables = conn.execute("SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'observatory'").fetchall()
+        columns = conn.execute("SELECT table_name, column_name, comment FROM duckdb_columns() "
+                               "WHERE schema_name = 'observatory'").fetchall()
+        rows = conn.execute("SELECT release_id, log_high_water_event_id FROM observatory.observatory.release").fetchall()
+    finally:
+        conn.close()
+    assert {t for t, _ in tables} == {t.name for t in TABLES} | {"release"}
+    assert all(c and "one row" in c for _, c in tables)
+    assert columns and all(c for _, _, c in columns)
+    assert not [c for _, c, _ in columns if re.search(r"nir|pseudonym|patient_", c)]
+    assert rows == [(manifest["release_id"], manifest["log"]["high_water_event_id"])]
+
+
+def test_no_published_patient_count_is_between_one_and_the_threshold(release):
+    paths, _, _, _ = release
+    frames = read_tables(paths.observatory_db)
+    checks = {"activity_by_territory": ["patients"], "reattachment_by_territory": ["newly_reattached",
+                                                                                  "newly_reattached_ald"],
+              "reattachment_by_centre": ["newly_reattached"]}
+    for table, cols in checks.items():
+        frame = frames[table]
+        for col in cols:
+            assert frame.filter(pl.col(col).is_between(1, 10)).height == 0, (table, col)
+        assert frame.filter(pl.col("suppressed")).height > 0  # at 2% of the demo, many cells are small
+        withheld = frame.filter(pl.col("suppressed"))
+        assert withheld.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in cols)).height == 0 or \
+            table == "reattachment_by_centre"
+    # the centres' series: a month is published with its neighbour, so no difference can show 1..10
+    series = frames["reattachment_by_centre"].sort(["centre_id", "month"])
+    for (_,), rows in series.group_by(["centre_id"]):
+        points = [c for c in rows.sort("month")["cumulative_reattached"] if c is not None]
+        assert all(b - a == 0 or b - a >= 11 for a, b in zip([0] + points, points))
+
+
+def test_the_attacker_recovers_nothing_from_the_release(release, demo_warehouse):
+    paths, _, _, _ = release
+    assert attack(read_tables(paths.observatory_db), _truth(demo_warehouse)) == []
+
+
+def test_without_complementary_suppression_the_attacker_recovers_cells(demo_warehouse):
+    from pipelines.publication.tables import build_tables
+
+    tables = build_tables(demo_warehouse, SecrecySettings(complementary=False))
+    assert attack(dict(tables.items()), _truth(demo_warehouse))
+
+
+def test_complementary_suppression_on_hand_made_cells():
+    settings = SecrecySettings(threshold=11)
+    group = (2024, "consultation", "K0")
+    cells = [Cell(("71", "71001"), group, value=7, counts=(4,)), Cell(("71", "71002"), group, value=40, counts=(25,)),
+             Cell(("71", "71003"), group, value=30, counts=(12,)), Cell(("71", "71004"), (2025,) + group[1:], 15, (15,))]
+    assert protect_activity(cells, settings) == []
+    assert [c.suppressed for c in cells] == [True, False, True, False]  # the smallest other cell of the total
+    lone = [Cell(("71", "71001"), group, value=3, counts=(2,))]
+    assert protect_activity(lone, settings) == [group]  # the caller withholds the centres' total
+
+
+def test_centre_series_publishes_a_point_only_after_a_rise_of_zero_or_threshold():
+    series = CentreSeries("710000015", {}, [dt.date(2024, m, 1) for m in range(1, 7)], newly=[12, 3, 0, 9, 20, 0])
+    series.publish_points(SecrecySettings(threshold=11))
+    assert series.published == [True, False, False, True, True, True]  # 12, (15), (15), 24, 44, 44
+    assert [series.newly_published(i) for i in range(6)] == [True, False, False, False, True, True]
+    cells = [Cell(("71", "71001", 2024, "18-39"), (2024, "K0"), 44, (44, 3, 41))]
+    series.components = {2024: "K0"}
+    protect_reattachment(cells, [series], SecrecySettings(threshold=11))
+    assert cells[0].suppressed  # 3 patients with ALD
+
+
+def test_extracts_are_parquet_and_csv_for_excel_in_french(release):
+    paths, final, _, manifest = release
+    frames = read_tables(paths.observatory_db)
+    for table in TABLES:
+        parquet = pl.read_parquet(final / "extracts" / f"{table.name}.parquet")
+        assert parquet.equals(frames[table.name])
+        raw = (final / "extracts" / f"{table.name}.csv").read_bytes()
+        assert raw.startswith(b"\xef\xbb\xbf") and raw.decode("utf-8-sig").splitlines()[0].split(";") == \
+            [c.name for c in table.columns]
+        assert len(raw.decode("utf-8-sig").splitlines()) == frames[table.name].height + 1
+        assert manifest["tables"][table.name]["csv"] == hashlib.sha256(raw).hexdigest()
+    costs = (final / "extracts" / "cost_per_consultation.csv").read_text(encoding="utf-8-sig")
+    assert re.search(r";\d+,\d\d;", costs)  # decimal comma
+
+
+def test_manifest_says_what_the_release_was_built_from(release):
+    paths, final, _, manifest = release
+    assert json.loads((final / "manifest.json").read_text()) == manifest
+    assert manifest["log"]["high_water_event_id"] > 0 and manifest["log"]["input_files"]
+    assert all(len(f["sha256"]) == 64 for f in manifest["log"]["input_files"])
+    assert set(manifest["contracts"]) >= {"consultations", "gp_declarations", "costs"}
+    assert "publication.residents_activity_yearly" in manifest["models"]
+    assert manifest["secrecy"]["threshold"] == 11 and manifest["code"]["source_sha256"]
+    assert (paths.releases / "CURRENT").read_text().strip() == manifest["release_id"]
+
+
+def test_a_failing_gate_blocks_publication_and_keeps_the_previous_release(release, demo_home, monkeypatch):
+    paths, _, _, manifest = release
+    before = paths.observatory_db.read_bytes()
+    monkeypatch.setenv("CARNET_RELEASE_MIN_ROW_RATIO", "2.0")  # every table "collapsed" to half of what is asked
+    home, _, _ = demo_home
+    home.conn.close()
+    try:
+        with pytest.raises(PublicationBlocked, match="expect_table_row_count_to_be_between") as blocked:
+            publish(paths, published_at=dt.datetime(2025, 1, 3, 3, 0))
+    finally:
+        home.conn = connect(home.root / "events.duckdb")
+        home.log.conn = home.conn
+    assert paths.observatory_db.read_bytes() == before
+    assert current_manifest(paths)["release_id"] == manifest["release_id"]
+    rejected = [p for p in paths.releases.iterdir() if p.name.endswith(".rejected")]
+    assert len(rejected) == 1 and (rejected[0] / "data_docs" / "index.html").exists()
+    assert "previous release stays in place" in str(blocked.value)
+
+
+def test_a_release_is_rebuilt_byte_for_byte_after_the_log_moved_on(tmp_path, demo_home):
+    from pipelines.projections.sqlmesh_project import refresh
+
+    source, _, _ = demo_home
+    source.conn.execute("CHECKPOINT")
+    home = Home(tmp_path / "home")
+    home.conn.close()
+    shutil.copyfile(source.root / "events.duckdb", home.root / "events.duckdb")
+    paths = carnet_paths(home.root)
+    refresh(paths)
+    _, gate = publish(paths, published_at=dt.datetime(2025, 1, 2, 3, 0))
+    first = current_manifest(paths)
+    # the next night: a centre sends a new extract
+    home.conn = connect(home.root / "events.duckdb")
+    home.log.conn = home.conn
+    write_fr(home.inbox, "710000019__consultations__20250103T020000.csv",
+             [fr_act(f"LATE{i}", date="02/01/2025", nir=make_nir(f"18505710{i:05d}")) for i in range(30)])
+    assert home.ingest()[0].rows_appended == 30
+    home.conn.close()
+    refresh(paths)
+    publish(paths, published_at=dt.datetime(2025, 1, 3, 3, 0))
+    assert current_manifest(paths)["log"]["high_water_event_id"] == first["log"]["high_water_event_id"] + 30
+    check = rebuild(paths, first, tmp_path / "rebuilt")
+    assert check.identical, check.differences
+    for table in TABLES:
+        assert (check.directory / "extracts" / f"{table.name}.parquet").read_bytes() == \
+            (paths.releases / first["release_id"] / "extracts" / f"{table.name}.parquet").read_bytes()
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_the_report_draws_its_charts_and_headlines_in_headless_chromium(release, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CARNET_REQUIRE_CHROMIUM") == "1":
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium package)")
+        pytest.skip("chromium not installed here")
+    paths, final, _, _ = release
+    dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+         (final / "report.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert 'data-charts-drawn="5"' in dom
+    drawn = re.findall(r'<path d="M[^"]+"[^>]*class="series"', dom)
+    assert len(drawn) >= 10  # cumulative, cost gross and net lines per centre
+    bars = re.findall(r'<rect [^>]*class="bar" data-value="(\d+)"', dom)
+    costs = read_tables(paths.observatory_db)["cost_per_consultation"]
+    assert sum(map(int, bars)) == int(costs.select(pl.sum_horizontal(
+        pl.col("consultations", "home_visits", "teleconsultations").fill_null(0)).sum()).item())
+    year = int(costs["year"].max())
+    last = costs.filter(pl.col("year") == year)
+    acts = f"{sum(int(last[c].sum()) for c in ('consultations', 'home_visits', 'teleconsultations')):,}"
+    acts = acts.replace(",", "\u202f")
+    assert f"En {year}" in dom and f"{acts} actes" in dom
+
+
+def test_publication_runs_in_dagster_with_a_blocking_gate(release, demo_home, monkeypatch):
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.publication.assets import observatory, quality_gate, release_candidate
+    from pipelines.resources import CarnetResource
+
+    paths, _, _, _ = release
+    job_keys = defs.resolve_job_def("nightly_refresh").asset_layer.selected_asset_keys
+    assert {dg.AssetKey(["publication", "release_candidate"]), dg.AssetKey(["publication", "observatory"])} <= job_keys
+    assert all(spec.blocking for spec in quality_gate.check_specs)
+    home, _, _ = demo_home
+    home.conn.close()
+    try:
+        resources = {"carnet": CarnetResource(home=str(paths.home))}
+        ok = dg.materialize([release_candidate, observatory, quality_gate], resources=resources)
+        assert ok.success and current_manifest(paths)["release_id"] == \
+            ok.asset_materializations_for_node("publication__observatory")[0].metadata["release_id"].value
+        published = paths.observatory_db.read_bytes()
+        monkeypatch.setenv("CARNET_RELEASE_MIN_ROW_RATIO", "2.0")
+        blocked = dg.materialize([release_candidate, observatory, quality_gate], resources=resources,
+                                 raise_on_error=False)
+        assert not blocked.success
+        assert [e.passed for e in blocked.get_asset_check_evaluations()] == [False]
+        assert not blocked.asset_materializations_for_node("publication__observatory")
+        assert paths.observatory_db.read_bytes() == published
+    finally:
+        home.conn = connect(home.root / "events.duckdb")
+        home.log.conn = home.conn

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipelines.eventlog.lock import WriterBusy
 from pipelines.settings import ConfigurationError, carnet_paths
 
 
@@ -167,24 +168,135 @@ def _cmd_demo(args) -> int:
     return 0
 
 
-def _cmd_status(args) -> int:
+def _read_log(paths, sql_by_name: dict[str, tuple[str, list]]) -> dict:
+    """Read-only queries on the event log; a clear message while a writer holds it."""
     import duckdb
+
+    try:
+        conn = duckdb.connect(str(paths.events_db), read_only=True)
+    except duckdb.IOException as exc:
+        raise ConfigurationError(f"the event log {paths.events_db} is being written (an ingestion or refresh is "
+                                 f"running); try again when it has finished ({exc})") from None
+    try:
+        return {name: conn.execute(sql, params).fetchall() for name, (sql, params) in sql_by_name.items()}
+    finally:
+        conn.close()
+
+
+def _cmd_status(args) -> int:
+    """Inbox waiting, events, files, quarantine by reason, last refresh, last release, last incident."""
+    import duckdb
+
+    from pipelines.ingestion.service import inbox_files
+    from pipelines.publication.release import current_manifest
 
     paths = carnet_paths()
     if not paths.events_db.exists():
-        print(f"no event log yet in {paths.home}; run `carnet ingest`")
+        print(f"no event log yet in {paths.home}; run `carnet ingest` (or `carnet demo`)")
         return 0
-    conn = duckdb.connect(str(paths.events_db), read_only=True)
-    try:
-        events = conn.execute("SELECT event_type, count(*) FROM log.events GROUP BY 1 ORDER BY 1").fetchall()
-        files = conn.execute("SELECT status, count(*) FROM ingest.receipts GROUP BY 1 ORDER BY 1").fetchall()
-        reasons = conn.execute("SELECT rule, count(*) FROM ingest.quarantine GROUP BY 1 ORDER BY 2 DESC").fetchall()
-    finally:
-        conn.close()
+    got = _read_log(paths, {
+        "events": ("SELECT event_type, count(*) FROM log.events GROUP BY 1 ORDER BY 1", []),
+        "files": ("SELECT status, count(*) FROM ingest.receipts GROUP BY 1 ORDER BY 1", []),
+        "known": ("SELECT DISTINCT file_name FROM ingest.receipts", []),
+        "reasons": ("SELECT rule, count(*) FROM ingest.quarantine WHERE resolved_at IS NULL GROUP BY 1 ORDER BY 2 DESC, 1", []),
+    })
+    known = {r[0] for r in got["known"]}
+    waiting = [p for p in inbox_files(paths.inbox)] if paths.inbox.exists() else []
+    waiting = [p for p in waiting if p.name not in known]
     print(f"carnet home: {paths.home}")
-    print("events:      " + ", ".join(f"{t} {n:,}" for t, n in events))
-    print("files:       " + ", ".join(f"{s} {n:,}" for s, n in files))
-    print("quarantine:  " + (", ".join(f"{r} {n:,}" for r, n in reasons) or "empty"))
+    print(f"inbox:       {len(waiting):,} file(s) waiting" + (f" (oldest: {waiting[0].name})" if waiting else ""))
+    print("events:      " + ", ".join(f"{t} {n:,}" for t, n in got["events"]))
+    print("files:       " + ", ".join(f"{s} {n:,}" for s, n in got["files"]))
+    print("quarantine:  " + (", ".join(f"{r} {n:,}" for r, n in got["reasons"]) or "empty"))
+    if paths.warehouse_db.exists():
+        try:
+            conn = duckdb.connect(str(paths.warehouse_db), read_only=True)
+            try:
+                last = conn.execute("SELECT refreshed_at, mode, high_water_event_id, seconds FROM carnet.refreshes "
+                                    "ORDER BY refreshed_at DESC LIMIT 1").fetchone()
+            finally:
+                conn.close()
+            print(f"last refresh: {last[0]} ({last[1]}, up to event {last[2]:,}, {last[3]:.1f}s)" if last
+                  else "last refresh: none")
+        except duckdb.Error:
+            print("last refresh: the warehouse is being written")
+    manifest = current_manifest(paths)
+    print(f"last release: {manifest['release_id']} (published {manifest['published_at']})" if manifest
+          else "last release: none yet")
+    incidents = paths.home / "incidents.log"
+    if incidents.exists() and incidents.read_text().strip():
+        print("last incident: " + incidents.read_text().strip().splitlines()[-1])
+    return 0
+
+
+def _cmd_requeue(args) -> int:
+    """Re-validate quarantined rows from their source files after a contract or registry fix."""
+    from pipelines.eventlog.lock import writer_lock
+    from pipelines.eventlog.store import EventLog, connect
+    from pipelines.ingestion.service import requeue
+    from pipelines.registry import load_registry
+    from pipelines.settings import pseudonymisation_key
+    from pipelines.pseudonyms import Pseudonymiser
+
+    paths = carnet_paths().ensure()
+    if not paths.events_db.exists():
+        raise ConfigurationError(f"no event log in {paths.home}: nothing to requeue")
+    pseudonymiser = Pseudonymiser(pseudonymisation_key())
+    with writer_lock(paths.writer_lock, timeout_s=args.wait):
+        conn = connect(paths.events_db)
+        try:
+            results = requeue(paths.inbox, EventLog(conn), load_registry(), pseudonymiser)
+        finally:
+            conn.close()
+    if not results:
+        print("quarantine is empty: nothing to requeue")
+        return 0
+    print("| file | retried | appended | duplicates | still quarantined | note |\n|---|---:|---:|---:|---:|---|")
+    for r in results:
+        print(f"| {r.file_name} | {r.retried:,} | {r.appended:,} | {r.duplicates:,} | {r.still_quarantined:,} | {r.note} |")
+    print(f"appended {sum(r.appended for r in results):,} row(s); "
+          f"{sum(r.still_quarantined for r in results):,} still quarantined. Run `carnet refresh` to update the marts.")
+    return 0
+
+
+def _cmd_quarantine(args) -> int:
+    """List quarantined rows by centre, file and rule; export them for the centres to fix."""
+    import csv
+
+    from pipelines.registry import load_registry
+
+    paths = carnet_paths()
+    if not paths.events_db.exists():
+        raise ConfigurationError(f"no event log in {paths.home}: nothing is quarantined yet")
+    if args.centre and load_registry().get(args.centre) is None:
+        raise ConfigurationError(f"unknown centre {args.centre!r}: use a FINESS number of seeds/centres.csv")
+    where, params = ("WHERE resolved_at IS NULL AND centre_id = ?", [args.centre]) if args.centre \
+        else ("WHERE resolved_at IS NULL", [])
+    got = _read_log(paths, {
+        "summary": (f"SELECT coalesce(centre_id, '?'), file_name, rule, count(*) FROM ingest.quarantine {where} "
+                    "GROUP BY ALL ORDER BY ALL", params),
+        "rows": (f"SELECT coalesce(centre_id, 'unknown_centre'), file_name, line, column_name, value_masked, rule, "
+                 f"message, all_reasons FROM ingest.quarantine {where} ORDER BY ALL", params),
+    })
+    if not got["summary"]:
+        print("quarantine is empty" + (f" for centre {args.centre}" if args.centre else ""))
+        return 0
+    print("| centre | file | rule | rows |\n|---|---|---|---:|")
+    for centre, file, rule, n in got["summary"]:
+        print(f"| {centre} | {file} | {rule} | {n:,} |")
+    if args.export:
+        out = Path(args.export)
+        out.mkdir(parents=True, exist_ok=True)
+        by_centre: dict[str, list] = {}
+        for row in got["rows"]:
+            by_centre.setdefault(row[0], []).append(row[1:])
+        for centre, rows in by_centre.items():
+            with open(out / f"{centre}__quarantine.csv", "w", newline="", encoding="utf-8-sig") as f:
+                w = csv.writer(f, delimiter=";")
+                w.writerow(["fichier", "ligne", "colonne", "valeur (masquée)", "règle", "message", "toutes les raisons"])
+                w.writerows(rows)
+        print(f"exported {len(got['rows']):,} row(s) for {len(by_centre)} centre(s) to {out} (one CSV per centre, "
+              "`;`, UTF-8 with BOM; NIRs masked)")
     return 0
 
 
@@ -212,7 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("release", help="the release id (a folder of $CARNET_HOME/releases)")
     rb.add_argument("--out", help="where to rebuild (default: a new temporary folder)")
     rb.set_defaults(fn=_cmd_rebuild)
-    s = sub.add_parser("status", help="what the event log and quarantine hold")
+    q = sub.add_parser("quarantine", help="list quarantined rows; --export writes one CSV per centre to fix")
+    q.add_argument("--centre", help="only this centre (FINESS number)")
+    q.add_argument("--export", help="a folder to write <centre>__quarantine.csv files to")
+    q.set_defaults(fn=_cmd_quarantine)
+    rq = sub.add_parser("requeue", help="re-validate quarantined rows after a contract or registry fix")
+    rq.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a running ingestion or refresh")
+    rq.set_defaults(fn=_cmd_requeue)
+    s = sub.add_parser("status", help="inbox waiting, events, quarantine, last refresh, release and incident")
     s.set_defaults(fn=_cmd_status)
     return p
 
@@ -224,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"carnet: {exc}", file=sys.stderr)
         return 2
+    except WriterBusy as exc:
+        print(f"carnet: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

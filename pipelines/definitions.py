@@ -1,6 +1,7 @@
 """carnet's Dagster definitions: composition only."""
 import dagster as dg
 
+from pipelines.incidents import incident_sensor
 from pipelines.ingestion.assets import ingest_inbox_asset
 from pipelines.ingestion.sensors import build_inbox_sensor
 from pipelines.projections.assets import sqlmesh_models
@@ -18,6 +19,6 @@ defs = dg.Definitions(
     asset_checks=[quality_gate],
     jobs=[ingest_job, nightly_refresh_job],
     schedules=[nightly_refresh_schedule],
-    sensors=[build_inbox_sensor(ingest_job)],
+    sensors=[build_inbox_sensor(ingest_job), incident_sensor],
     resources={"carnet": CarnetResource()},
 )

@@ -66,6 +66,19 @@ CREATE TABLE IF NOT EXISTS ingest.quarantine (
     rule            VARCHAR   NOT NULL,
     message         VARCHAR   NOT NULL,
     all_reasons     VARCHAR,   -- every failed rule of the row, '; '-separated
-    quarantined_at  TIMESTAMP NOT NULL
+    quarantined_at  TIMESTAMP NOT NULL,
+    resolved_at     TIMESTAMP  -- set when `carnet requeue` appended the row after a correction
+);
+
+-- One row per file re-validated by `carnet requeue` (contracts or registry corrected).
+CREATE TABLE IF NOT EXISTS ingest.requeues (
+    file_name               VARCHAR   NOT NULL,
+    file_sha256             VARCHAR   NOT NULL,
+    requeued_at             TIMESTAMP NOT NULL,
+    rows_retried            BIGINT    NOT NULL,
+    rows_appended           BIGINT    NOT NULL,
+    rows_duplicate          BIGINT    NOT NULL,
+    rows_still_quarantined  BIGINT    NOT NULL,
+    contract_version        VARCHAR
 );
 """

@@ -142,8 +142,67 @@ class EventLog:
         quarantine = [[b.file_name, b.sha256, b.centre_id, b.feed, q.line, q.column, q.value, q.rule, q.message,
                        q.all_reasons, now] for b in batches for q in b.quarantine]
         if quarantine:
-            self.conn.executemany("INSERT INTO ingest.quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", quarantine)
+            self._insert_quarantine(quarantine)
         return receipts
+
+    def _insert_quarantine(self, rows: list[list]) -> None:
+        if not rows:
+            return
+        self.conn.executemany(
+            "INSERT INTO ingest.quarantine (file_name, file_sha256, centre_id, feed, line, column_name, value_masked, "
+            "rule, message, all_reasons, quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def unresolved_quarantine(self) -> dict[tuple[str, str], set[int | None]]:
+        """(file name, SHA-256) → the quarantined lines not appended since (None: the whole file)."""
+        out: dict[tuple[str, str], set[int | None]] = {}
+        for name, sha, line in self.conn.execute(
+                "SELECT file_name, file_sha256, line FROM ingest.quarantine WHERE resolved_at IS NULL").fetchall():
+            out.setdefault((name, sha), set()).add(line)
+        return out
+
+    def apply_requeue(self, batch: FileBatch, retried: set[int | None]) -> tuple[int, int, int]:
+        """Append what now passes among a file's quarantined rows; resolve them; fix the receipt.
+
+        The caller holds the transaction. `retried` are the file's unresolved quarantined lines
+        (None: the file was quarantined whole). Returns (appended, duplicates, still quarantined).
+        """
+        now = dt.datetime.now().replace(microsecond=0)
+        appended, duplicates = self._append_events([batch], now).get(0, (0, 0))
+        still = {q.line for q in batch.quarantine if q.line is not None}
+        whole = None in retried
+        key = [batch.file_name, batch.sha256]
+        if whole:
+            duplicates += batch.duplicates_in_file
+            self.conn.execute("UPDATE ingest.quarantine SET resolved_at = ? WHERE file_name = ? AND file_sha256 = ? "
+                              "AND line IS NULL AND resolved_at IS NULL", [now, *key])
+            self._insert_quarantine([[batch.file_name, batch.sha256, batch.centre_id, batch.feed, q.line, q.column,
+                                      q.value, q.rule, q.message, q.all_reasons, now] for q in batch.quarantine])
+            self.conn.execute("""
+                UPDATE ingest.receipts SET status = 'ingested', reason = NULL, centre_id = ?, feed = ?,
+                    extracted_at = ?, dialect = ?, rows_read = ?, rows_appended = ?, rows_duplicate = ?,
+                    rows_quarantined = ?, contract_version = ?
+                WHERE file_name = ? AND file_sha256 = ?""",
+                [batch.centre_id, batch.feed, batch.extracted_at, batch.dialect, batch.rows_read, appended,
+                 duplicates, len(still), batch.contract_version, *key])
+            retried_rows = batch.rows_read or 0
+        else:
+            resolved = [line for line in retried if line not in still]
+            if resolved:
+                self.conn.execute("UPDATE ingest.quarantine SET resolved_at = ? WHERE file_name = ? AND file_sha256 = ? "
+                                  "AND resolved_at IS NULL AND list_contains(?, line)", [now, *key, resolved])
+            self.conn.execute("""
+                UPDATE ingest.receipts SET rows_appended = rows_appended + ?, rows_duplicate = rows_duplicate + ?,
+                    rows_quarantined = rows_quarantined - ?
+                WHERE file_name = ? AND file_sha256 = ?""", [appended, duplicates, appended + duplicates, *key])
+            retried_rows = len(retried)
+        read, a, d, q = self.conn.execute(
+            "SELECT rows_read, rows_appended, rows_duplicate, rows_quarantined FROM ingest.receipts "
+            "WHERE file_name = ? AND file_sha256 = ?", key).fetchone()
+        if read != a + d + q:
+            raise ReconciliationError(f"{batch.file_name} after requeue: read {read} != {a} + {d} + {q}")
+        self.conn.execute("INSERT INTO ingest.requeues VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          [*key, now, retried_rows, appended, duplicates, len(still), batch.contract_version])
+        return appended, duplicates, len(still)
 
     def _append_events(self, batches: list[FileBatch], now: dt.datetime) -> dict[int, tuple[int, int]]:
         with_events = [(seq, b) for seq, b in enumerate(batches) if b.events is not None and b.events.height]

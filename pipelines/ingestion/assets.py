@@ -1,17 +1,40 @@
 """Ingestion assets: the inbox's files become events, one asset per event stream."""
 
+import os
+import time
 from collections import defaultdict
+from typing import Optional
 
 import dagster as dg
 
 from pipelines.feeds import EVENT_TYPES, FEEDS
-from pipelines.ingestion.service import ingest_inbox
+from pipelines.ingestion.service import inbox_files, ingest_inbox
 from pipelines.inbox.filenames import BadFileName, parse_export_name
 from pipelines.resources import CarnetResource
 
 EVENT_LOG_POOL = "event_log_writer"  # one step at a time writes events.duckdb
 
 EVENT_ASSETS = {feed: dg.AssetKey(["event_log", EVENT_TYPES[feed]]) for feed in FEEDS}
+
+
+# transient failures (the writer lock held by another run, a file system hiccup) are retried
+TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+class IngestConfig(dg.Config):
+    centres: list[str] = []  # only these centres' files (FINESS); empty: every centre
+    files: list[str] = []    # only these files (names relative to the inbox), as the inbox sensor asks
+    settle_seconds: Optional[float] = None  # a file whose size changes within this time is left for later
+
+
+def settled_files(inbox, seconds: float) -> set[str]:
+    """Files untouched for `seconds` before we looked, whose size did not change while we watched."""
+    start = time.time()
+    before = {p: p.stat().st_size for p in inbox_files(inbox)}
+    if seconds > 0:
+        time.sleep(seconds)
+    return {str(p.relative_to(inbox)) for p, size in before.items()
+            if p.exists() and p.stat().st_size == size and p.stat().st_mtime <= start - seconds}
 
 
 def _feed_of(path) -> str | None:
@@ -28,21 +51,37 @@ def _feed_of(path) -> str | None:
                                  "(validated by their Pandera contract, NIR pseudonymised).")
         for feed, key in EVENT_ASSETS.items()
     ],
+    check_specs=[dg.AssetCheckSpec("contract", asset=key, description=(
+        "The feed's Pandera contract on the new files: rows read = appended + duplicates + quarantined, "
+        "and how many rows were quarantined per file (a warning, it does not block)")) for key in EVENT_ASSETS.values()],
     can_subset=True,
     pool=EVENT_LOG_POOL,
+    retry_policy=TRANSIENT_RETRY,
     name="ingest_inbox",
 )
-def ingest_inbox_asset(context: dg.AssetExecutionContext, carnet: CarnetResource):
+def ingest_inbox_asset(context: dg.AssetExecutionContext, config: IngestConfig, carnet: CarnetResource):
     """Ingest every new inbox file of the selected feeds (files of no feed are judged once, with all)."""
     paths = carnet.paths()
     selected = {feed for feed, key in EVENT_ASSETS.items() if key in context.selected_asset_keys}
     all_selected = selected == set(FEEDS)
+    settle = config.settle_seconds if config.settle_seconds is not None else \
+        float(os.environ.get("CARNET_INBOX_SETTLE_SECONDS", "2"))
+    ready = settled_files(paths.inbox, settle)
+    unknown = [c for c in config.centres if carnet.registry().get(c) is None]
+    if unknown:
+        raise dg.Failure(f"unknown centre(s) {', '.join(unknown)}: not in seeds/centres.csv", allow_retries=False)
+
+    def wanted(p) -> bool:
+        name = str(p.relative_to(paths.inbox))
+        if name not in ready or (config.files and name not in config.files):
+            return False
+        if config.centres and p.name.split("__")[0] not in config.centres:
+            return False
+        return (_feed_of(p) in selected) or (all_selected and _feed_of(p) is None)
+
     per_feed: dict[str, list] = defaultdict(list)
     with carnet.event_log() as event_log:
-        receipts = ingest_inbox(
-            paths.inbox, event_log, carnet.registry(), carnet.pseudonymiser(),
-            only=lambda p: (_feed_of(p) in selected) or (all_selected and _feed_of(p) is None),
-        )
+        receipts = ingest_inbox(paths.inbox, event_log, carnet.registry(), carnet.pseudonymiser(), only=wanted)
     for r in receipts:
         per_feed[_feed_of(r.file_name) or "unreadable"].append(r)
     for feed in sorted(selected):
@@ -64,5 +103,19 @@ def ingest_inbox_asset(context: dg.AssetExecutionContext, carnet: CarnetResource
                     if rs else "no new file"),
             },
         )
+        quarantined = {r.file_name: r.rows_quarantined for r in rs if r.rows_quarantined or r.status != "ingested"}
+        balanced = all(r.rows_read is None or r.rows_read == r.rows_appended + r.rows_duplicate + r.rows_quarantined
+                       for r in rs)
+        yield dg.AssetCheckResult(
+            asset_key=EVENT_ASSETS[feed], check_name="contract", passed=balanced and not quarantined,
+            severity=dg.AssetCheckSeverity.ERROR if not balanced else dg.AssetCheckSeverity.WARN,
+            description=f"{len(quarantined)} of {len(rs)} new file(s) with quarantined rows" if quarantined
+            else f"{len(rs)} new file(s), every row valid",
+            metadata={"files": len(rs), "rows_quarantined": sum(r.rows_quarantined for r in rs),
+                      "files_quarantined_whole": sum(r.status != "ingested" for r in rs),
+                      "quarantined_by_file": dg.MetadataValue.json(dict(sorted(quarantined.items())[:200]))})
+    waiting = len(inbox_files(paths.inbox)) - len(ready)
+    if waiting:
+        context.log.info(f"{waiting} file(s) still being written (size not stable for {settle}s): left for the next run")
     if per_feed.get("unreadable"):
         context.log.warning(f"{len(per_feed['unreadable'])} file(s) with a bad name were quarantined whole")

@@ -1,5 +1,6 @@
 """The inbox sensor: launch ingestion when new files have landed and stopped growing."""
 
+import hashlib
 import json
 
 import dagster as dg
@@ -19,12 +20,16 @@ def build_inbox_sensor(job) -> dg.SensorDefinition:
     def inbox_sensor(context: dg.SensorEvaluationContext):
         inbox = carnet_paths().inbox
         now = inbox_snapshot(inbox)
-        before = json.loads(context.cursor) if context.cursor else {}
-        stable = sorted(k for k, size in now.items() if before.get(k) == size)
-        context.update_cursor(json.dumps(now))
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        before, requested = cursor.get("sizes", {}), set(cursor.get("requested", []))
+        stable = sorted(k for k, size in now.items() if before.get(k) == size and k not in requested)
+        context.update_cursor(json.dumps({"sizes": now, "requested": sorted((requested & set(now)) | set(stable))}))
         if not stable:
-            return dg.SkipReason("no file with a stable size yet")
-        # The run key makes a set of files launch once; ingestion itself skips files already in the log.
-        return dg.RunRequest(run_key=f"inbox:{len(stable)}:{hash(tuple(stable)) & 0xFFFFFFFF:x}")
+            return dg.SkipReason("no new file with a stable size yet")
+        # only the stable files are ingested; ingestion itself skips files already in the log
+        return dg.RunRequest(
+            run_key="inbox:" + hashlib.sha256("\n".join(stable).encode()).hexdigest()[:16],
+            run_config={"ops": {"ingest_inbox": {"config": {"files": stable, "settle_seconds": 0}}}},
+            tags={"carnet/files": str(len(stable))})
 
     return inbox_sensor

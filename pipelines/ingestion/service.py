@@ -230,3 +230,53 @@ def ingest_inbox(inbox: Path, event_log: EventLog, registry: Registry, pseudonym
             flush()
     flush()
     return receipts
+
+
+@dataclass(frozen=True)
+class RequeueResult:
+    file_name: str
+    retried: int
+    appended: int
+    duplicates: int
+    still_quarantined: int
+    note: str = ""
+
+
+def requeue(inbox: Path, event_log: EventLog, registry: Registry, pseudonymiser: Pseudonymiser) -> list[RequeueResult]:
+    """Re-validate quarantined rows from their source files with today's contracts and registry.
+
+    Rows that now pass are appended (once: a quarantine row is resolved when its row is
+    appended, and the log de-duplicates versions anyway); the others stay quarantined.
+    """
+    on_disk = {p.name: p for p in inbox_files(inbox)} if inbox.exists() else {}
+    results = []
+    for (name, sha), lines in sorted(event_log.unresolved_quarantine().items()):
+        path = on_disk.get(name)
+        data = path.read_bytes() if path else None
+        if data is None or sha256_of(data) != sha:
+            results.append(RequeueResult(name, len(lines), 0, 0, len(lines),
+                                         "source file no longer in the inbox (or changed): put it back to requeue"))
+            continue
+        prepared = prepare(path, data, sha, registry, inbox)
+        if prepared.rows is None:
+            results.append(RequeueResult(name, len(lines), 0, 0, len(lines), f"still refused: {prepared.batch.reason}"))
+            continue
+        if None not in lines:  # only the rows quarantined before are retried; the others are in the log
+            wanted = [line for line in lines if line is not None]
+            prepared.rows = prepared.rows.filter(pl.col(LINE).is_in(wanted))
+            prepared.issues = [i for i in prepared.issues if i.line in lines]
+        valid = judge([prepared]).get(0)
+        event_log.begin()
+        try:
+            if valid is not None and valid.height:
+                valid = pseudonymise(valid, pseudonymiser, event_log.salts_for)
+                prepared.batch.events = to_events(valid, feed=prepared.batch.feed, centre_id=prepared.batch.centre_id)
+            appended, duplicates, still = event_log.apply_requeue(prepared.batch, lines)
+            event_log.commit()
+        except BaseException:
+            event_log.rollback()
+            pseudonymiser.forget_cache()
+            raise
+        results.append(RequeueResult(name, prepared.batch.rows_read if None in lines else len(lines),
+                                     appended, duplicates, still))
+    return results

@@ -6,7 +6,7 @@ import dagster as dg
 import duckdb
 
 from pipelines.feeds import EVENT_TYPES
-from pipelines.ingestion.assets import EVENT_ASSETS, EVENT_LOG_POOL
+from pipelines.ingestion.assets import EVENT_ASSETS, EVENT_LOG_POOL, TRANSIENT_RETRY
 from pipelines.projections.headlines import headlines, render
 from pipelines.projections.sqlmesh_project import model_graph, refresh
 from pipelines.resources import CarnetResource
@@ -34,15 +34,37 @@ def _specs() -> list[dg.AssetSpec]:
 class RefreshConfig(dg.Config):
     as_of: Optional[str] = None  # ISO timestamp: build the marts as the log stood then (own warehouse file)
     full: bool = False           # recompute everything instead of the months new events touch
+    restate_from: Optional[str] = None  # YYYY-MM: restate these months too (a backfill after a correction)
+    restate_to: Optional[str] = None    # YYYY-MM, default restate_from
+
+    def restate(self) -> tuple[dt.date, dt.date] | None:
+        if not self.restate_from:
+            return None
+        first = dt.date.fromisoformat(self.restate_from + "-01")
+        last = dt.date.fromisoformat((self.restate_to or self.restate_from) + "-01")
+        end = dt.date(last.year + last.month // 12, last.month % 12 + 1, 1) - dt.timedelta(days=1)
+        return first, end
 
 
-@dg.multi_asset(specs=_specs(), pool=EVENT_LOG_POOL, name="sqlmesh_models")
+def _audit_checks() -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec("sqlmesh_audits", asset=model_key(n.name), blocking=True,
+                              description="SQLMesh audits: " + ", ".join(n.audits))
+            for n in model_graph() if n.audits]
+
+
+@dg.multi_asset(specs=_specs(), check_specs=_audit_checks(), pool=EVENT_LOG_POOL, name="sqlmesh_models",
+                retry_policy=TRANSIENT_RETRY)
 def sqlmesh_models(context: dg.AssetExecutionContext, config: RefreshConfig, carnet: CarnetResource):
     """Plan and apply the SQLMesh project on the warehouse (audits run with each model)."""
     as_of = dt.datetime.fromisoformat(config.as_of) if config.as_of else None
     paths = carnet.paths()
     with carnet.writer_lock():  # the log is read while no one writes it
-        result = refresh(paths, as_of=as_of, full=config.full)
+        try:
+            result = refresh(paths, as_of=as_of, full=config.full, restate=config.restate())
+        except Exception as exc:  # an audit or a model failed: the marts keep their last good state
+            if "audit" in str(exc).lower():
+                raise dg.Failure(f"SQLMesh audit failed, nothing downstream runs: {exc}", allow_retries=False) from exc
+            raise
     conn = duckdb.connect(str(result.warehouse), read_only=True)
     try:
         table = render(headlines(conn))
@@ -62,3 +84,7 @@ def sqlmesh_models(context: dg.AssetExecutionContext, config: RefreshConfig, car
         if as_of:
             metadata["as_of"] = as_of.isoformat()
         yield dg.MaterializeResult(asset_key=model_key(node.name), metadata=metadata)
+        if node.audits:
+            yield dg.AssetCheckResult(asset_key=model_key(node.name), check_name="sqlmesh_audits", passed=True,
+                                      metadata={"audits": dg.MetadataValue.json(list(node.audits)),
+                                                "row_count": result.row_counts.get(node.name, 0)})

@@ -32,6 +32,7 @@ class ModelNode:
     description: str
     depends_on: tuple[str, ...]  # schema.table of parents (events.log.events for the log)
     fingerprint: str = ""        # SQLMesh's data hash: changes when what the model computes changes
+    audits: tuple[str, ...] = ()  # the SQLMesh audits run with the model
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,9 @@ def model_graph() -> tuple[ModelNode, ...]:
     """The models, parents first, with their lineage (reads model files only; opens no database)."""
     ctx = load_context()
     try:
-        nodes = [ModelNode(_short(fqn), model.kind.name, model.description or "",
-                           tuple(sorted(_short(d) for d in model.depends_on)), model.data_hash)
+        nodes = [ModelNode(_short(fqn), str(model.kind.name.value), model.description or "",
+                           tuple(sorted(_short(d) for d in model.depends_on)), model.data_hash,
+                           tuple(name for name, _ in model.audits))
                  for fqn, model in ctx.models.items()]
     finally:
         ctx.close()
@@ -186,7 +188,8 @@ def _record(warehouse: Path, result: "RefreshResult") -> None:
 
 
 def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool = False,
-            log_position: int | None = None, warehouse: Path | None = None) -> RefreshResult:
+            log_position: int | None = None, warehouse: Path | None = None,
+            restate: tuple[dt.date, dt.date] | None = None) -> RefreshResult:
     """Bring the warehouse up to the event log (as it stood at `as_of`, or at `log_position`).
 
     A bounded build (`as_of` or `log_position`) goes to its own warehouse file (`warehouse`,
@@ -197,6 +200,9 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
     declarations, costs, the month spine, the cost mart) and, for the act models, the months
     those events touch. The caller holds the event-log writer lock: DuckDB cannot open the log
     read-only while another process writes it.
+
+    `restate` (first and last day) adds months to restate whatever the log says, e.g. after a
+    tariff or registry correction that changes how old events are priced or placed.
     """
     started = time.perf_counter()
     bounded = as_of is not None or log_position is not None
@@ -210,6 +216,9 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
         high_water, touched_from, touched_to = _log_state(paths, since)
         if log_position is not None:
             high_water = min(high_water, int(log_position))
+        if restate is not None:
+            touched_from = min(touched_from or restate[0], restate[0])
+            touched_to = max(touched_to or restate[1], restate[1])
         ctx = load_context()
         try:
             first_build = ctx.state_reader.get_environment(ENVIRONMENT) is None
@@ -219,7 +228,7 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
             elif since is None:
                 mode = "full"
                 plan_kwargs["restate_models"] = models
-            elif high_water == since:
+            elif high_water == since and restate is None:
                 mode = "unchanged"
             else:
                 mode = "incremental"

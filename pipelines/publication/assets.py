@@ -1,7 +1,7 @@
 """Publication as Dagster assets: stage a release, gate it (blocking check), publish it."""
 import dagster as dg
 
-from pipelines.ingestion.assets import EVENT_LOG_POOL
+from pipelines.ingestion.assets import EVENT_LOG_POOL, TRANSIENT_RETRY
 from pipelines.projections.assets import model_key
 from pipelines.publication.report import headlines
 from pipelines.publication.release import (gate_staged, promote, read_tables, reject, stage, staged_release)
@@ -14,7 +14,7 @@ _SOURCES = ["publication.residents_activity_yearly", "publication.residents_reat
 
 @dg.asset(key=["publication", "release_candidate"], group_name="publication", pool=EVENT_LOG_POOL,
           deps=[model_key(m) for m in _SOURCES], kinds={"duckdb", "parquet", "html"},
-          owners=["team:data-engineering"])
+          owners=["team:data-engineering"], retry_policy=TRANSIENT_RETRY)
 def release_candidate(context: dg.AssetExecutionContext, carnet: CarnetResource) -> dg.MaterializeResult:
     """The next observatory release, staged (file, extracts, report, manifest) with secrecy applied;
     nothing is published until the quality gate passes."""
@@ -53,7 +53,7 @@ def quality_gate(context: dg.AssetCheckExecutionContext, carnet: CarnetResource)
 
 
 @dg.asset(key=["publication", "observatory"], group_name="publication", pool=EVENT_LOG_POOL,
-          deps=[release_candidate], kinds={"duckdb"}, owners=["team:data-engineering"])
+          deps=[release_candidate], kinds={"duckdb"}, owners=["team:data-engineering"], retry_policy=TRANSIENT_RETRY)
 def observatory(context: dg.AssetExecutionContext, carnet: CarnetResource) -> dg.MaterializeResult:
     """The published observatory file ($CARNET_HOME/observatory.duckdb), replaced atomically by the
     release that passed its gate."""

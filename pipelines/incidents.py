@@ -1,0 +1,27 @@
+"""Incidents: one clear line per failed run, for whoever is on call in the morning."""
+import datetime as dt
+
+import dagster as dg
+
+from pipelines.settings import carnet_paths
+
+
+def incident_line(job: str, run_id: str, steps: list[str], message: str) -> str:
+    first = (message or "no message").strip().splitlines()[0][:500]
+    return (f"{dt.datetime.now().isoformat(timespec='seconds')}\tFAILED\tjob={job}\trun={run_id}\t"
+            f"steps={','.join(steps) or '-'}\t{first}")
+
+
+@dg.run_failure_sensor(name="incident_sensor", default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Appends one line per failed run to $CARNET_HOME/incidents.log.")
+def incident_sensor(context: dg.RunFailureSensorContext):
+    steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
+    errors = [e.event_specific_data.error.message for e in context.get_step_failure_events()
+              if e.event_specific_data and getattr(e.event_specific_data, "error", None)]
+    line = incident_line(context.dagster_run.job_name, context.dagster_run.run_id, steps,
+                         errors[0] if errors else context.failure_event.message)
+    path = carnet_paths().home / "incidents.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+    context.log.info(line)

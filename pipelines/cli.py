@@ -162,6 +162,7 @@ def _cmd_demo(args) -> int:
     if not any(paths.inbox.iterdir()):
         args.out = str(paths.inbox)
         _cmd_generate(args)
+        os.environ.setdefault("CARNET_INBOX_SETTLE_SECONDS", "0")  # we wrote these files: they are complete
     args.as_of = None
     _cmd_refresh(args)
     _cmd_status(args)

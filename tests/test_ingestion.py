@@ -139,6 +139,7 @@ def test_dagster_ingestion_asset_materialises(tmp_path, monkeypatch):
 
     monkeypatch.setenv("CARNET_HOME", str(tmp_path))
     monkeypatch.setenv("CARNET_DEMO", "1")
+    monkeypatch.setenv("CARNET_INBOX_SETTLE_SECONDS", "0")  # the file was written just now, and is complete
     write_fr(tmp_path / "inbox", _name("20240306T020000"), [fr_act("A1"), fr_act("A2", site="XXXX")])
     result = defs.get_job_def("ingest_job").execute_in_process(instance=dg.DagsterInstance.ephemeral())
     assert result.success

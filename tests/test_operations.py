@@ -195,3 +195,27 @@ def test_cli_status_and_quarantine_export_for_the_centre(home, tmp_path, monkeyp
 
         home.conn = connect(home.root / "events.duckdb")
         home.log.conn = home.conn
+
+
+def test_a_month_can_be_restated_without_new_events(home, tmp_path):
+    """A backfill after a correction (a tariff, a site): the chosen months are recomputed, only them."""
+    import datetime as dt
+
+    from pipelines.projections.sqlmesh_project import refresh
+    from pipelines.settings import carnet_paths
+
+    write_fr(home.inbox, f"{CHALON}__consultations__20240406T020000.csv",
+             [fr_act("A1", date="05/03/2024"), fr_act("A2", date="05/04/2024")])
+    home.ingest()
+    home.conn.close()
+    paths = carnet_paths(home.root)
+    assert refresh(paths).mode == "full"
+    assert refresh(paths).mode == "unchanged"
+    again = refresh(paths, restate=(dt.date(2024, 3, 1), dt.date(2024, 3, 31)))
+    assert (again.mode, again.restated_from, again.restated_to) == ("incremental", dt.date(2024, 3, 1),
+                                                                      dt.date(2024, 3, 31))
+    assert again.row_counts["marts.activity_monthly"] == 2
+    from pipelines.eventlog.store import connect
+
+    home.conn = connect(home.root / "events.duckdb")
+    home.log.conn = home.conn

@@ -19,7 +19,12 @@ _NON_ASCII = re.compile(rb"[\x80-\xff]")
 
 
 class UnreadableFile(Exception):
-    """The whole file cannot be read; the message is the reason a person will see."""
+    """The whole file cannot be read; the message is the reason a person will see, on one line
+    (libraries' multi-line diagnostics are folded, and cut at 300 characters)."""
+
+    def __init__(self, message: str):
+        text = " ".join(str(message).split())
+        super().__init__(text if len(text) <= 300 else text[:297] + "...")
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,20 @@ def ingest_inbox_asset(context: dg.AssetExecutionContext, config: IngestConfig, 
 
     per_feed: dict[str, list] = defaultdict(list)
     with carnet.event_log() as event_log:
-        receipts = ingest_inbox(paths.inbox, event_log, carnet.registry(), carnet.pseudonymiser(), only=wanted)
+        known = event_log.known_files()
+        todo = [p for p in inbox_files(paths.inbox) if wanted(p) and p.name not in known]
+        done: list = []
+
+        def progress(receipt) -> None:  # a text progress bar in the run log, every 5 %
+            done.append(receipt)
+            step = max(1, len(todo) // 20)
+            if len(done) % step == 0 or len(done) == len(todo):
+                filled = 20 * len(done) // max(1, len(todo))
+                context.log.info(f"[{'#' * filled}{' ' * (20 - filled)}] {len(done):,}/{len(todo):,} files, "
+                                 f"{sum(r.rows_appended for r in done):,} rows appended")
+
+        receipts = ingest_inbox(paths.inbox, event_log, carnet.registry(), carnet.pseudonymiser(), only=wanted,
+                                on_receipt=progress)
     for r in receipts:
         per_feed[_feed_of(r.file_name) or "unreadable"].append(r)
     for feed in sorted(selected):

@@ -66,6 +66,14 @@ def _whole_file(name: str, sha: str, rule: str, reason: str, *, status: str = "q
         quarantine=[QuarantinedRow(None, None, None, rule, reason, f"{rule}: {reason}")]))
 
 
+def _shown(text: str | None, limit: int) -> str | None:
+    """A value or message as a person reads it in the quarantine: one line, a bounded length."""
+    if text is None:
+        return None
+    flat = " ".join(str(text).split()) if ("\n" in str(text) or "\r" in str(text)) else str(text)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def _group_issues(issues: Iterable[RowIssue]) -> list[QuarantinedRow]:
     by_line: dict[int, list[RowIssue]] = defaultdict(list)
     for i in issues:
@@ -73,8 +81,9 @@ def _group_issues(issues: Iterable[RowIssue]) -> list[QuarantinedRow]:
     rows = []
     for line in sorted(by_line):
         first = by_line[line][0]
-        reasons = "; ".join(f"{i.column or 'row'} [{i.rule}]: {i.message}" for i in by_line[line])
-        rows.append(QuarantinedRow(line, first.column, first.value, first.rule, first.message, reasons))
+        reasons = "; ".join(f"{i.column or 'row'} [{i.rule}]: {_shown(i.message, 300)}" for i in by_line[line])
+        rows.append(QuarantinedRow(line, first.column, _shown(first.value, 100), first.rule,
+                                   _shown(first.message, 300), _shown(reasons, 1000)))
     return rows
 
 

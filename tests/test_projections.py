@@ -175,6 +175,19 @@ def test_models_are_assets_downstream_of_the_event_streams():
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "Europe/Paris")
 
 
+def test_published_figures_are_reproduced_exactly_at_two_percent_scale(demo_warehouse):
+    """The demo at 2 % of the centres' volume: every published figure, scaled, exactly."""
+    from pipelines.demo.calibration import PUBLISHED
+    from pipelines.projections.headlines import headlines
+
+    conn = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        got = {h.figure.label: h.computed for h in headlines(conn)}
+    finally:
+        conn.close()
+    assert got == {f.label: round(f.value * 0.02) for f in PUBLISHED}
+
+
 @pytest.mark.slow
 def test_published_figures_are_reproduced_exactly_at_scale_one(tmp_path_factory):
     """The README table: every published figure against what carnet computes from the demo exports."""

@@ -260,6 +260,42 @@ def _cmd_requeue(args) -> int:
     return 0
 
 
+def _cmd_object(args) -> int:
+    """Honour patients' objections: NIRs read from standard input (never from the command line,
+    which shells keep in their history), one per line."""
+    from pipelines.eventlog.lock import writer_lock
+    from pipelines.eventlog.store import EventLog, connect
+    from pipelines.identifiers import mask_nir, nir_is_valid
+    from pipelines.pseudonyms import Pseudonymiser
+    from pipelines.settings import pseudonymisation_key
+
+    paths = carnet_paths().ensure()
+    nirs = [line.strip().replace(" ", "") for line in sys.stdin if line.strip()]
+    bad = [mask_nir(n) for n in nirs if not nir_is_valid(n)]
+    if bad:
+        raise ConfigurationError(f"not a valid NIR (15 characters with a matching key): {', '.join(bad)}; "
+                                 "nothing was recorded")
+    if not nirs:
+        raise ConfigurationError("no NIR on standard input: e.g. `carnet object < objections.txt`")
+    pseudonymiser = Pseudonymiser(pseudonymisation_key())
+    with writer_lock(paths.writer_lock, timeout_s=args.wait):
+        conn = connect(paths.events_db)
+        log = EventLog(conn)
+        try:
+            log.begin()
+            recorded = sum(log.record_objection(pseudonymiser.subject_id(n), Pseudonymiser.pseudonym) for n in nirs)
+            log.commit()
+        except BaseException:
+            log.rollback()
+            raise
+        finally:
+            conn.close()
+    print(f"{recorded} objection(s) recorded ({len(nirs) - recorded} already known). Their events can no longer "
+          "be tied to them, later exports of theirs are refused, and the next `carnet refresh` removes them from "
+          "every mart and release.")
+    return 0
+
+
 def _cmd_quarantine(args) -> int:
     """List quarantined rows by centre, file and rule; export them for the centres to fix."""
     import csv
@@ -332,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     rq = sub.add_parser("requeue", help="re-validate quarantined rows after a contract or registry fix")
     rq.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a running ingestion or refresh")
     rq.set_defaults(fn=_cmd_requeue)
+    ob = sub.add_parser("object", help="a patient objects to the use of their data: NIRs on standard input")
+    ob.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a running ingestion or refresh")
+    ob.set_defaults(fn=_cmd_object)
     s = sub.add_parser("status", help="inbox waiting, events, quarantine, last refresh, release and incident")
     s.set_defaults(fn=_cmd_status)
     return p

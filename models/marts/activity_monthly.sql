@@ -52,6 +52,7 @@ WITH mart AS (
     FROM events.log.events
     WHERE event_type IN ('consultation_recorded', 'home_visit_recorded', 'teleconsultation_recorded')
       AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
+      AND COALESCE(payload ->> 'patient_pseudonym', '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)
     QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
   ) WHERE status = 'completed' AND CAST(occurred_at AS DATE) BETWEEN @start_ds AND @end_ds
 )

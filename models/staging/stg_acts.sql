@@ -43,3 +43,5 @@ WHERE
     QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
   )
   AND occurred_at BETWEEN @start_ts AND @end_ts
+  /* patients who objected to the use of their data (right to object) */
+  AND COALESCE(payload ->> 'patient_pseudonym', '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)

@@ -23,5 +23,7 @@ SELECT
 FROM events.log.events
 WHERE
   event_type = 'gp_declared' AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
+  /* patients who objected to the use of their data (right to object) */
+  AND COALESCE(payload ->> 'patient_pseudonym', '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)
 QUALIFY
   ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1

@@ -36,6 +36,16 @@ CREATE TABLE IF NOT EXISTS vault.patient_keys (
     created_at  TIMESTAMP NOT NULL
 );
 
+-- The right to object. `objections` is keyed by subject id so that later exports of the patient
+-- are refused; `excluded_pseudonyms` lets the projections drop their past events. The two tables
+-- share no column and no time, and the salt is destroyed: the log cannot be tied back to them.
+CREATE TABLE IF NOT EXISTS vault.objections (
+    subject_id  VARCHAR PRIMARY KEY   -- HMAC(K, NIR)
+);
+CREATE TABLE IF NOT EXISTS vault.excluded_pseudonyms (
+    pseudonym   VARCHAR PRIMARY KEY
+);
+
 CREATE TABLE IF NOT EXISTS ingest.receipts (
     file_name         VARCHAR   NOT NULL,
     file_sha256       VARCHAR   NOT NULL,

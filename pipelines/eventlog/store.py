@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 import polars as pl
@@ -103,6 +104,27 @@ class EventLog:
         finally:
             self.conn.unregister("cand_salts")
         return dict(rows)
+
+    def objected(self, subject_ids: list[str]) -> set[str]:
+        """The subjects among these who objected to the use of their data."""
+        if not subject_ids:
+            return set()
+        rows = self.conn.execute("SELECT subject_id FROM vault.objections WHERE list_contains(?, subject_id)",
+                                 [subject_ids]).fetchall()
+        return {r[0] for r in rows}
+
+    def record_objection(self, subject_id: str, pseudonym_of: Callable[[str, str], str]) -> bool:
+        """Honour a patient's objection (caller holds the transaction): refuse their future rows,
+        exclude their past events from the projections, destroy their salt. False if already done."""
+        if self.objected([subject_id]):
+            return False
+        row = self.conn.execute("SELECT salt FROM vault.patient_keys WHERE subject_id = ?", [subject_id]).fetchone()
+        self.conn.execute("INSERT INTO vault.objections VALUES (?)", [subject_id])
+        if row:
+            self.conn.execute("INSERT INTO vault.excluded_pseudonyms VALUES (?) ON CONFLICT DO NOTHING",
+                              [pseudonym_of(row[0], subject_id)])
+            self.conn.execute("DELETE FROM vault.patient_keys WHERE subject_id = ?", [subject_id])
+        return True
 
     def begin(self) -> None:
         self.conn.execute("BEGIN TRANSACTION")

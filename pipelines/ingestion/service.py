@@ -167,6 +167,28 @@ def pseudonymise(valid: pl.DataFrame, pseudonymiser: Pseudonymiser,
     return valid.join(lookup, on="patient_nir", how="left").drop("patient_nir")
 
 
+OBJECTION = "objection"
+
+
+def drop_objections(valid: pl.DataFrame, batch: FileBatch, pseudonymiser: Pseudonymiser,
+                    event_log: EventLog) -> pl.DataFrame:
+    """Rows of patients who objected are not kept: quarantined with a reason, never appended."""
+    if "patient_nir" not in valid.columns or not valid.height:
+        return valid
+    nirs = valid.get_column("patient_nir").unique().to_list()
+    subjects = {n: pseudonymiser.subject_id(n) for n in nirs}
+    objected = event_log.objected(list(subjects.values()))
+    if not objected:
+        return valid
+    refused = [n for n, s in subjects.items() if s in objected]
+    mask = pl.col("patient_nir").is_in(refused)
+    for line in valid.filter(mask).get_column(LINE).to_list():
+        batch.quarantine.append(QuarantinedRow(line, None, None, OBJECTION,
+                                               "the patient objected to the use of their data: row not kept",
+                                               f"row [{OBJECTION}]: the patient objected to the use of their data"))
+    return valid.filter(~mask)
+
+
 def store(prepared: list[Prepared], event_log: EventLog, pseudonymiser: Pseudonymiser) -> list[Receipt]:
     """Judge, pseudonymise and append a batch of files in one transaction."""
     if not prepared:
@@ -175,10 +197,14 @@ def store(prepared: list[Prepared], event_log: EventLog, pseudonymiser: Pseudony
     event_log.begin()
     try:
         all_nirs = [v.get_column("patient_nir") for v in valid.values() if "patient_nir" in v.columns and v.height]
-        if all_nirs:  # one trip to the vault for the whole batch
-            pseudonymiser.pseudonyms(pl.concat(all_nirs).unique().to_list(), event_log.salts_for)
+        if all_nirs:  # one trip to the vault for the whole batch (patients who objected get no salt)
+            subjects = {n: pseudonymiser.subject_id(n) for n in pl.concat(all_nirs).unique().to_list()}
+            objected = event_log.objected(list(subjects.values()))
+            pseudonymiser.pseudonyms([n for n, s in subjects.items() if s not in objected], event_log.salts_for)
         for i, p in enumerate(prepared):
             v = valid.get(i)
+            if v is not None and v.height:
+                v = drop_objections(v, p.batch, pseudonymiser, event_log)
             if v is not None and v.height:
                 v = pseudonymise(v, pseudonymiser, event_log.salts_for)
                 p.batch.events = to_events(v, feed=p.batch.feed, centre_id=p.batch.centre_id)
@@ -277,6 +303,8 @@ def requeue(inbox: Path, event_log: EventLog, registry: Registry, pseudonymiser:
         valid = judge([prepared]).get(0)
         event_log.begin()
         try:
+            if valid is not None and valid.height:
+                valid = drop_objections(valid, prepared.batch, pseudonymiser, event_log)
             if valid is not None and valid.height:
                 valid = pseudonymise(valid, pseudonymiser, event_log.salts_for)
                 prepared.batch.events = to_events(valid, feed=prepared.batch.feed, centre_id=prepared.batch.centre_id)

@@ -45,6 +45,7 @@ class RefreshResult:
     high_water_event_id: int = 0            # the log position the marts reflect
     restated_from: dt.date | None = None    # incremental: act months restated
     restated_to: dt.date | None = None
+    excluded_patients: int = 0              # patients left out after their objection
 
 
 def _short(fqn: str) -> str:
@@ -153,8 +154,38 @@ CREATE TABLE IF NOT EXISTS carnet.refreshes (
     restated_to DATE,                  -- incremental: last day restated for acts
     seconds DOUBLE NOT NULL
 );
+ALTER TABLE carnet.refreshes ADD COLUMN IF NOT EXISTS excluded_patients BIGINT;  -- objections honoured
 COMMENT ON TABLE carnet.refreshes IS 'One row per refresh of this warehouse: what the marts reflect.';
 """
+
+
+def _excluded_patients(paths: CarnetPaths) -> int:
+    """How many patients' events the projections leave out (right to object)."""
+    import duckdb
+
+    conn = duckdb.connect(str(paths.events_db), read_only=True)
+    try:
+        exists = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'vault' "
+                              "AND table_name = 'excluded_pseudonyms'").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM vault.excluded_pseudonyms").fetchone()[0] if exists else 0
+    finally:
+        conn.close()
+
+
+def _last_excluded(warehouse: Path) -> int | None:
+    import duckdb
+
+    if not warehouse.exists():
+        return None
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        has = conn.execute("SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'carnet' AND "
+                           "table_name = 'refreshes' AND column_name = 'excluded_patients'").fetchone()[0]
+        row = conn.execute("SELECT excluded_patients FROM carnet.refreshes ORDER BY refreshed_at DESC LIMIT 1"
+                           ).fetchone() if has else None
+        return row[0] if row else None
+    finally:
+        conn.close()
 
 
 def _last_high_water(warehouse: Path) -> int | None:
@@ -180,9 +211,10 @@ def _record(warehouse: Path, result: "RefreshResult") -> None:
     conn = duckdb.connect(str(warehouse))
     try:
         conn.execute(_STATE_DDL)
-        conn.execute("INSERT INTO carnet.refreshes VALUES (?, ?, ?, ?, ?, ?, ?)",
+        conn.execute("INSERT INTO carnet.refreshes (refreshed_at, mode, as_of, high_water_event_id, restated_from, "
+                     "restated_to, seconds, excluded_patients) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                      [dt.datetime.now().replace(microsecond=0), result.mode, result.as_of, result.high_water_event_id,
-                      result.restated_from, result.restated_to, result.seconds])
+                      result.restated_from, result.restated_to, result.seconds, result.excluded_patients])
     finally:
         conn.close()
 
@@ -212,7 +244,10 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
         warehouse.parent.mkdir(parents=True, exist_ok=True)
         nodes = [n for n in model_graph() if n.kind != "SEED"]
         models = [n.name for n in nodes]
-        since = None if (full or bounded) else _last_high_water(warehouse)
+        excluded = _excluded_patients(paths)
+        # an objection changes the past: everything is recomputed without the patient
+        since = None if (full or bounded or _last_excluded(warehouse) not in (None, excluded)) \
+            else _last_high_water(warehouse)
         high_water, touched_from, touched_to = _log_state(paths, since)
         if log_position is not None:
             high_water = min(high_water, int(log_position))
@@ -247,6 +282,6 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
             _forget_duckdb_adapters()
     result = RefreshResult(warehouse, as_of, time.perf_counter() - started, counts, mode, high_water,
                            touched_from if mode == "incremental" else None,
-                           touched_to if mode == "incremental" else None)
+                           touched_to if mode == "incremental" else None, excluded)
     _record(warehouse, result)
     return result

@@ -41,7 +41,8 @@ def _run_job(name: str, run_config: dict | None = None, groups: tuple[str, ...] 
     result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), run_config=run_config or {},
                                     raise_on_error=False, asset_selection=selection)
     if not result.success:
-        checks = [f"{ev.check_name}: {ev.description}" for ev in result.get_asset_check_evaluations() if not ev.passed]
+        checks = [f"{ev.check_name}: {ev.description}" for ev in result.get_asset_check_evaluations()
+                  if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR]
         steps = [e.message for e in result.all_events if e.is_step_failure]
         raise SystemExit(f"{name} failed: " + " | ".join(m for m in checks + steps if m)[-3000:])
     return result

@@ -1,12 +1,15 @@
 """Ingestion assets: the inbox's files become events, one asset per event stream."""
 
+import contextlib
 import os
 import time
 from collections import defaultdict
 from typing import Optional
 
 import dagster as dg
+import duckdb
 
+from pipelines.eventlog.lock import WriterBusy
 from pipelines.feeds import EVENT_TYPES, FEEDS
 from pipelines.ingestion.service import inbox_files, ingest_inbox
 from pipelines.inbox.filenames import BadFileName, parse_export_name
@@ -17,8 +20,16 @@ EVENT_LOG_POOL = "event_log_writer"  # one step at a time writes events.duckdb
 EVENT_ASSETS = {feed: dg.AssetKey(["event_log", EVENT_TYPES[feed]]) for feed in FEEDS}
 
 
-# transient failures (the writer lock held by another run, a file system hiccup) are retried
-TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+@contextlib.contextmanager
+def retry_if_transient(context, max_retries: int = 3, first_wait_s: float = 30.0):
+    """Transient failures (the writer lock held by another run, a file locked or still being
+    written, a file-system hiccup) are retried with exponential backoff; a bug fails at once."""
+    try:
+        yield
+    except (WriterBusy, duckdb.IOException, BlockingIOError, TimeoutError, InterruptedError) as exc:
+        wait = first_wait_s * 2 ** context.retry_number
+        context.log.warning(f"transient failure, retry {context.retry_number + 1}/{max_retries} in {wait:.0f}s: {exc}")
+        raise dg.RetryRequested(max_retries=max_retries, seconds_to_wait=wait) from exc
 
 
 class IngestConfig(dg.Config):
@@ -56,7 +67,6 @@ def _feed_of(path) -> str | None:
         "and how many rows were quarantined per file (a warning, it does not block)")) for key in EVENT_ASSETS.values()],
     can_subset=True,
     pool=EVENT_LOG_POOL,
-    retry_policy=TRANSIENT_RETRY,
     name="ingest_inbox",
 )
 def ingest_inbox_asset(context: dg.AssetExecutionContext, config: IngestConfig, carnet: CarnetResource):
@@ -80,7 +90,7 @@ def ingest_inbox_asset(context: dg.AssetExecutionContext, config: IngestConfig, 
         return (_feed_of(p) in selected) or (all_selected and _feed_of(p) is None)
 
     per_feed: dict[str, list] = defaultdict(list)
-    with carnet.event_log() as event_log:
+    with retry_if_transient(context), carnet.event_log() as event_log:
         known = event_log.known_files()
         todo = [p for p in inbox_files(paths.inbox) if wanted(p) and p.name not in known]
         done: list = []

@@ -6,7 +6,7 @@ import dagster as dg
 import duckdb
 
 from pipelines.feeds import EVENT_TYPES
-from pipelines.ingestion.assets import EVENT_ASSETS, EVENT_LOG_POOL, TRANSIENT_RETRY
+from pipelines.ingestion.assets import EVENT_ASSETS, EVENT_LOG_POOL, retry_if_transient
 from pipelines.projections.headlines import headlines, render
 from pipelines.projections.sqlmesh_project import model_graph, refresh
 from pipelines.resources import CarnetResource
@@ -52,13 +52,12 @@ def _audit_checks() -> list[dg.AssetCheckSpec]:
             for n in model_graph() if n.audits]
 
 
-@dg.multi_asset(specs=_specs(), check_specs=_audit_checks(), pool=EVENT_LOG_POOL, name="sqlmesh_models",
-                retry_policy=TRANSIENT_RETRY)
+@dg.multi_asset(specs=_specs(), check_specs=_audit_checks(), pool=EVENT_LOG_POOL, name="sqlmesh_models")
 def sqlmesh_models(context: dg.AssetExecutionContext, config: RefreshConfig, carnet: CarnetResource):
     """Plan and apply the SQLMesh project on the warehouse (audits run with each model)."""
     as_of = dt.datetime.fromisoformat(config.as_of) if config.as_of else None
     paths = carnet.paths()
-    with carnet.writer_lock():  # the log is read while no one writes it
+    with retry_if_transient(context), carnet.writer_lock():  # the log is read while no one writes it
         try:
             result = refresh(paths, as_of=as_of, full=config.full, restate=config.restate())
         except Exception as exc:  # an audit or a model failed: the marts keep their last good state

@@ -42,5 +42,6 @@ def render(rows: list[Headline], scale: float = 1.0) -> str:
     lines = ["| published figure | published | carnet computes |", "|---|---:|---:|"]
     for h in rows:
         expected = int(round(h.figure.value * scale))
-        lines.append(f"| {h.figure.label} | {expected:,} | {h.computed if h.computed is not None else '—':,} |")
+        computed = f"{h.computed:,}" if h.computed is not None else "—"
+        lines.append(f"| {h.figure.label} | {expected:,} | {computed} |")
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """Publication as Dagster assets: stage a release, gate it (blocking check), publish it."""
 import dagster as dg
 
-from pipelines.ingestion.assets import EVENT_LOG_POOL, TRANSIENT_RETRY
+from pipelines.ingestion.assets import EVENT_LOG_POOL, retry_if_transient
 from pipelines.projections.assets import model_key
 from pipelines.publication.report import headlines
 from pipelines.publication.release import (gate_staged, promote, read_tables, reject, stage, staged_release)
@@ -14,12 +14,12 @@ _SOURCES = ["publication.residents_activity_yearly", "publication.residents_reat
 
 @dg.asset(key=["publication", "release_candidate"], group_name="publication", pool=EVENT_LOG_POOL,
           deps=[model_key(m) for m in _SOURCES], kinds={"duckdb", "parquet", "html"},
-          owners=["team:data-engineering"], retry_policy=TRANSIENT_RETRY)
+          owners=["team:data-engineering"])
 def release_candidate(context: dg.AssetExecutionContext, carnet: CarnetResource) -> dg.MaterializeResult:
     """The next observatory release, staged (file, extracts, report, manifest) with secrecy applied;
     nothing is published until the quality gate passes."""
     paths = carnet.paths()
-    with carnet.writer_lock():
+    with retry_if_transient(context), carnet.writer_lock():
         staged = stage(paths, settings=secrecy_settings())
     tables = read_tables(staged.directory / "observatory.duckdb")
     metadata = {"release_id": staged.release_id, "directory": str(staged.directory),
@@ -53,12 +53,12 @@ def quality_gate(context: dg.AssetCheckExecutionContext, carnet: CarnetResource)
 
 
 @dg.asset(key=["publication", "observatory"], group_name="publication", pool=EVENT_LOG_POOL,
-          deps=[release_candidate], kinds={"duckdb"}, owners=["team:data-engineering"], retry_policy=TRANSIENT_RETRY)
+          deps=[release_candidate], kinds={"duckdb"}, owners=["team:data-engineering"])
 def observatory(context: dg.AssetExecutionContext, carnet: CarnetResource) -> dg.MaterializeResult:
     """The published observatory file ($CARNET_HOME/observatory.duckdb), replaced atomically by the
     release that passed its gate."""
     paths = carnet.paths()
-    with carnet.writer_lock():
+    with retry_if_transient(context), carnet.writer_lock():
         staged = staged_release(paths)
         final = promote(paths, staged)
     context.log.info(f"published release {staged.release_id} to {paths.observatory_db}")

@@ -21,6 +21,7 @@ FILE_PARTS = """
 def read(files: list[str], sep: str, encoding: str) -> str:
     """A read_csv over explicit files (the file list is bound as a parameter by the caller)."""
     return (f"read_csv($files, delim='{sep}', header=true, all_varchar=true, filename=true, union_by_name=true, "
+            f"ignore_errors=true, "
             f"encoding='{encoding}')")
 
 

@@ -39,10 +39,14 @@ def build_inbox(inbox: Path, files: int = 12, rows: int = 120, seed: int = 1) ->
 
 
 def refresh(home: Path) -> None:
+    """A refresh as Dagster and the CLI run it: under the writer lock."""
+    from pipelines.eventlog.lock import writer_lock
     from pipelines.projections.sqlmesh_project import refresh as run
     from pipelines.settings import carnet_paths
 
-    run(carnet_paths(home))
+    paths = carnet_paths(home)
+    with writer_lock(paths.writer_lock, timeout_s=300):
+        run(paths)
 
 
 def publish(home: Path) -> None:

@@ -96,6 +96,21 @@ def test_without_complementary_suppression_the_attacker_recovers_cells(demo_ware
     assert attack(dict(tables.items()), _truth(demo_warehouse))
 
 
+@pytest.mark.parametrize("scale", [0.005, 0.01])
+def test_the_attacker_recovers_nothing_at_other_scales(tmp_path, scale):
+    from pipelines.demo.generator import generate
+    from pipelines.projections.sqlmesh_project import refresh
+    from pipelines.publication.tables import build_tables
+
+    home = Home(tmp_path / "home")
+    generate(home.inbox, seed=5, scale=scale)
+    home.ingest()
+    home.conn.close()
+    warehouse = refresh(carnet_paths(home.root)).warehouse
+    tables = build_tables(warehouse, SecrecySettings())
+    assert attack(dict(tables.items()), _truth(warehouse)) == []
+
+
 def test_complementary_suppression_on_hand_made_cells():
     settings = SecrecySettings(threshold=11)
     group = (2024, "consultation", "K0")

@@ -79,6 +79,26 @@ def test_refresh_and_publication_killed_then_rerun_give_the_same_marts_and_a_who
     publish(home)  # the next run cleans the half-staged release and publishes
 
 
+def test_two_refreshes_launched_together_are_serialised_and_agree(reference, tmp_path):
+    from tests.crash_harness import start
+
+    root, _, _ = reference
+    home = tmp_path / "home"
+    shutil.copytree(root, home)
+    children = [start("refresh", home) for _ in range(2)]
+    for child in children:  # both go at once: one waits for the writer lock
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    assert [child.wait(timeout=300) for child in children] == [0, 0]
+    conn = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        modes = [m for (m,) in conn.execute("SELECT mode FROM carnet.refreshes ORDER BY refreshed_at").fetchall()]
+        acts = conn.execute("SELECT sum(acts_completed) FROM marts.activity_monthly").fetchone()[0]
+    finally:
+        conn.close()
+    assert modes == ["full", "unchanged"] and acts > 0
+
+
 _READER = """
 import json, sys, time, duckdb
 path, until = sys.argv[1], time.time() + float(sys.argv[2])

@@ -172,7 +172,8 @@ def _excluded_patients(paths: CarnetPaths) -> int:
         conn.close()
 
 
-def _last_excluded(warehouse: Path) -> int | None:
+def _last_refresh(warehouse: Path, column: str) -> int | None:
+    """A column of the warehouse's last refresh record (None before the first, or an older layout)."""
     import duckdb
 
     if not warehouse.exists():
@@ -180,26 +181,9 @@ def _last_excluded(warehouse: Path) -> int | None:
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
         has = conn.execute("SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'carnet' AND "
-                           "table_name = 'refreshes' AND column_name = 'excluded_patients'").fetchone()[0]
-        row = conn.execute("SELECT excluded_patients FROM carnet.refreshes ORDER BY refreshed_at DESC LIMIT 1"
+                           "table_name = 'refreshes' AND column_name = ?", [column]).fetchone()[0]
+        row = conn.execute(f"SELECT {column} FROM carnet.refreshes ORDER BY refreshed_at DESC LIMIT 1"
                            ).fetchone() if has else None
-        return row[0] if row else None
-    finally:
-        conn.close()
-
-
-def _last_high_water(warehouse: Path) -> int | None:
-    import duckdb
-
-    if not warehouse.exists():
-        return None
-    conn = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        exists = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'carnet' "
-                              "AND table_name = 'refreshes'").fetchone()[0]
-        if not exists:
-            return None
-        row = conn.execute("SELECT high_water_event_id FROM carnet.refreshes ORDER BY refreshed_at DESC LIMIT 1").fetchone()
         return row[0] if row else None
     finally:
         conn.close()
@@ -246,8 +230,8 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
         models = [n.name for n in nodes]
         excluded = _excluded_patients(paths)
         # an objection changes the past: everything is recomputed without the patient
-        since = None if (full or bounded or _last_excluded(warehouse) not in (None, excluded)) \
-            else _last_high_water(warehouse)
+        since = None if (full or bounded or _last_refresh(warehouse, "excluded_patients") not in (None, excluded)) \
+            else _last_refresh(warehouse, "high_water_event_id")
         high_water, touched_from, touched_to = _log_state(paths, since)
         if log_position is not None:
             high_water = min(high_water, int(log_position))

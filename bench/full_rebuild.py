@@ -53,13 +53,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--work", default=None)
+    ap.add_argument("--generated", default=None, help="an inbox `carnet generate` already wrote (else generate one)")
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="carnet-rebuild-"))
     shutil.rmtree(work, ignore_errors=True)
-    src, home, base = work / "generated", work / "home", work / "baseline_inbox"
-    started = time.perf_counter()
-    generate(src, scale=args.scale)
-    print(f"generated scale {args.scale} in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    src, home, base = Path(args.generated or work / "generated"), work / "home", work / "baseline_inbox"
+    if not args.generated:
+        started = time.perf_counter()
+        generate(src, scale=args.scale)
+        print(f"generated scale {args.scale} in {time.perf_counter() - started:.0f}s", file=sys.stderr)
     registry = default_registry()
     history, night = [], []
     for f in inbox_files(src):

@@ -6,6 +6,7 @@ random instant falls within the work itself.
 """
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -91,7 +92,7 @@ def start(action: str, home: Path) -> subprocess.Popen:
     code = (f"import sys; from tests.crash_harness import {action} as work; print('ready', flush=True); "
             f"sys.stdin.readline(); work(__import__('pathlib').Path({str(home)!r}))")
     child = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert child.stdout.readline().strip() == "ready"
     return child
 
@@ -115,7 +116,7 @@ def killed_at_random(action: str, home: Path, seconds: float, rnd: random.Random
     child.stdin.flush()
     time.sleep(rnd.uniform(0.05, 0.95) * seconds)
     if child.poll() is None:
-        child.send_signal(signal.SIGKILL)
+        os.killpg(child.pid, signal.SIGKILL)  # the process and whatever it forked, as a crash would
         child.wait()
         return True
     child.wait()

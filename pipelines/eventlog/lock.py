@@ -16,6 +16,21 @@ class WriterBusy(RuntimeError):
     pass
 
 
+_HELD: set[int] = set()  # lock descriptors this process holds
+
+
+def _drop_locks_in_child() -> None:
+    """A forked child (SQLMesh forks workers) must not keep the parent's lock: were the parent
+    killed, the orphan would hold the event log for everyone."""
+    for fd in list(_HELD):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_drop_locks_in_child)
+
+
 @contextlib.contextmanager
 def writer_lock(path: Path, *, timeout_s: float = 600.0, poll_s: float = 0.2):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,8 +50,10 @@ def writer_lock(path: Path, *, timeout_s: float = 600.0, poll_s: float = 0.2):
                 time.sleep(poll_s)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
+        _HELD.add(fd)
         yield
     finally:
+        _HELD.discard(fd)
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

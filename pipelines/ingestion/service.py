@@ -170,18 +170,18 @@ def pseudonymise(valid: pl.DataFrame, pseudonymiser: Pseudonymiser,
 OBJECTION = "objection"
 
 
-def drop_objections(valid: pl.DataFrame, batch: FileBatch, pseudonymiser: Pseudonymiser,
-                    event_log: EventLog) -> pl.DataFrame:
-    """Rows of patients who objected are not kept: quarantined with a reason, never appended."""
-    if "patient_nir" not in valid.columns or not valid.height:
-        return valid
-    nirs = valid.get_column("patient_nir").unique().to_list()
+def refused_nirs(nirs: list[str], pseudonymiser: Pseudonymiser, event_log: EventLog) -> set[str]:
+    """The NIRs among these whose patient objected to the use of their data."""
     subjects = {n: pseudonymiser.subject_id(n) for n in nirs}
     objected = event_log.objected(list(subjects.values()))
-    if not objected:
+    return {n for n, s in subjects.items() if s in objected}
+
+
+def drop_objections(valid: pl.DataFrame, batch: FileBatch, refused: set[str]) -> pl.DataFrame:
+    """Rows of patients who objected are not kept: quarantined with a reason, never appended."""
+    if not refused or "patient_nir" not in valid.columns or not valid.height:
         return valid
-    refused = [n for n, s in subjects.items() if s in objected]
-    mask = pl.col("patient_nir").is_in(refused)
+    mask = pl.col("patient_nir").is_in(list(refused))
     for line in valid.filter(mask).get_column(LINE).to_list():
         batch.quarantine.append(QuarantinedRow(line, None, None, OBJECTION,
                                                "the patient objected to the use of their data: row not kept",
@@ -197,14 +197,15 @@ def store(prepared: list[Prepared], event_log: EventLog, pseudonymiser: Pseudony
     event_log.begin()
     try:
         all_nirs = [v.get_column("patient_nir") for v in valid.values() if "patient_nir" in v.columns and v.height]
+        refused: set[str] = set()
         if all_nirs:  # one trip to the vault for the whole batch (patients who objected get no salt)
-            subjects = {n: pseudonymiser.subject_id(n) for n in pl.concat(all_nirs).unique().to_list()}
-            objected = event_log.objected(list(subjects.values()))
-            pseudonymiser.pseudonyms([n for n, s in subjects.items() if s not in objected], event_log.salts_for)
+            nirs = pl.concat(all_nirs).unique().to_list()
+            refused = refused_nirs(nirs, pseudonymiser, event_log)
+            pseudonymiser.pseudonyms([n for n in nirs if n not in refused], event_log.salts_for)
         for i, p in enumerate(prepared):
             v = valid.get(i)
             if v is not None and v.height:
-                v = drop_objections(v, p.batch, pseudonymiser, event_log)
+                v = drop_objections(v, p.batch, refused)
             if v is not None and v.height:
                 v = pseudonymise(v, pseudonymiser, event_log.salts_for)
                 p.batch.events = to_events(v, feed=p.batch.feed, centre_id=p.batch.centre_id)
@@ -303,8 +304,9 @@ def requeue(inbox: Path, event_log: EventLog, registry: Registry, pseudonymiser:
         valid = judge([prepared]).get(0)
         event_log.begin()
         try:
-            if valid is not None and valid.height:
-                valid = drop_objections(valid, prepared.batch, pseudonymiser, event_log)
+            if valid is not None and valid.height and "patient_nir" in valid.columns:
+                refused = refused_nirs(valid.get_column("patient_nir").unique().to_list(), pseudonymiser, event_log)
+                valid = drop_objections(valid, prepared.batch, refused)
             if valid is not None and valid.height:
                 valid = pseudonymise(valid, pseudonymiser, event_log.salts_for)
                 prepared.batch.events = to_events(valid, feed=prepared.batch.feed, centre_id=prepared.batch.centre_id)

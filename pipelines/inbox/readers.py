@@ -102,7 +102,10 @@ def read_delimited(data: bytes, *, encoding: str, separator: str, expect_bom: bo
     if not text.endswith("\n") and ('"' in text.rsplit("\n", 1)[-1] or _ragged_tail(text, separator)):
         raise UnreadableFile("the file is truncated: its last line stops in the middle of a row")
     header_line, _, body = text.partition("\n")
-    header = _check_header(next(csv.reader([header_line.rstrip("\r")], delimiter=separator)))
+    try:
+        header = _check_header(next(csv.reader([header_line.rstrip("\r")], delimiter=separator)))
+    except csv.Error as exc:  # e.g. a lone carriage return: lines ended the old Mac way
+        raise UnreadableFile(f"the header line cannot be split into columns: {exc}") from None
     if '"' in body:
         frame, split_issues = _split_quoted(body, separator, header)
     else:

@@ -4,7 +4,7 @@ A pseudonym is HMAC(salt_p, HMAC(K, NIR)): the first HMAC (the *subject id*, key
 operator's secret K) finds the patient's random salt in the key vault; the second gives the
 pseudonym written in the log. Destroying one patient's salt makes every event of theirs
 unlinkable to them without rewriting the log (crypto-shredding), which is how a patient's
-objection will be honoured.
+objection is honoured.
 """
 from __future__ import annotations
 
@@ -14,15 +14,19 @@ import secrets
 from typing import Callable, Iterable
 
 PSEUDONYM_CHARS = 32
+CACHE_LIMIT = 1_000_000  # patients remembered by one process: two HMACs saved per returning patient
 
 
 class Pseudonymiser:
     def __init__(self, key: bytes):
-        self._key = key
-        self._cache: dict[str, str] = {}  # NIR → pseudonym, for this process only
+        # The keyed state is prepared once; each NIR then costs one copy and two compressions.
+        self._subject_mac = hmac.new(key, digestmod=hashlib.sha256)
+        self._cache: dict[str, tuple[str, str]] = {}  # NIR → (subject id, pseudonym), this process only
 
     def subject_id(self, nir: str) -> str:
-        return hmac.new(self._key, nir.encode(), hashlib.sha256).hexdigest()
+        mac = self._subject_mac.copy()
+        mac.update(nir.encode())
+        return mac.hexdigest()
 
     @staticmethod
     def pseudonym(salt: str, subject_id: str) -> str:
@@ -32,17 +36,29 @@ class Pseudonymiser:
     def new_salt() -> str:
         return secrets.token_hex(16)
 
-    def pseudonyms(self, nirs: Iterable[str],
-                   salts_for: Callable[[dict[str, str]], dict[str, str]]) -> dict[str, str]:
-        """NIR → pseudonym. `salts_for({subject_id: candidate_salt})` returns the vault's salts
-        (creating the missing ones with the candidates) — the vault lives in storage."""
-        wanted = [n for n in set(nirs) if n not in self._cache]
-        if wanted:
-            subjects = {n: self.subject_id(n) for n in wanted}
-            salts = salts_for({s: self.new_salt() for s in subjects.values()})
-            for nir, subject in subjects.items():
-                self._cache[nir] = self.pseudonym(salts[subject], subject)
-        return {n: self._cache[n] for n in set(nirs)}
+    def assign(self, nirs: Iterable[str], salts_for: Callable[[dict[str, str]], dict[str, str]],
+               objected: set[str] = frozenset()) -> tuple[dict[str, str], set[str]]:
+        """(NIR → pseudonym, NIRs refused) for these NIRs. A patient whose subject id is in
+        `objected` gets no pseudonym and no salt. `salts_for({subject_id: candidate_salt})` returns
+        the vault's salts, creating the missing ones with the candidates (the vault lives in storage)."""
+        known: dict[str, tuple[str, str]] = {}
+        new: dict[str, str] = {}
+        for nir in set(nirs):
+            hit = self._cache.get(nir)
+            if hit is None:
+                new[nir] = self.subject_id(nir)
+            else:
+                known[nir] = hit
+        refused = {n for n, (s, _) in known.items() if s in objected} | {n for n, s in new.items() if s in objected}
+        new = {n: s for n, s in new.items() if n not in refused}
+        if new:
+            salts = salts_for({s: self.new_salt() for s in new.values()})
+            fresh = {n: (s, self.pseudonym(salts[s], s)) for n, s in new.items()}
+            if len(self._cache) + len(fresh) > CACHE_LIMIT:
+                self._cache.clear()  # bounded memory; the vault remains the truth
+            self._cache.update(fresh)
+            known.update(fresh)
+        return {n: p for n, (_, p) in known.items() if n not in refused}, refused
 
     def forget_cache(self) -> None:
         self._cache.clear()

@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS log.events (
 
 -- Latest version per business key: an index for de-duplication, rebuildable from log.events.
 CREATE TABLE IF NOT EXISTS log.heads (
-    business_key  VARCHAR PRIMARY KEY,
+    business_key  VARCHAR   NOT NULL,  -- one row per key (kept so by the single writer; no index to hold in memory)
     event_id      BIGINT    NOT NULL,
     recorded_at   TIMESTAMP NOT NULL,
     payload_hash  VARCHAR   NOT NULL

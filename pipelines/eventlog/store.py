@@ -67,11 +67,12 @@ class ReconciliationError(AssertionError):
     pass
 
 
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(path: Path, *, read_only: bool = False, config: dict[str, str] | None = None) -> duckdb.DuckDBPyConnection:
+    """The log file; `config` holds DuckDB settings (memory ceiling, spill folder) for a writer."""
     if read_only:
         return duckdb.connect(str(path), read_only=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = duckdb.connect(str(path))
+    conn = duckdb.connect(str(path), config=config or {})
     conn.execute(DDL)
     return conn
 
@@ -104,6 +105,10 @@ class EventLog:
         finally:
             self.conn.unregister("cand_salts")
         return dict(rows)
+
+    def objections(self) -> set[str]:
+        """Subject ids of every patient who objected (a short list, read once per batch)."""
+        return {r[0] for r in self.conn.execute("SELECT subject_id FROM vault.objections").fetchall()}
 
     def objected(self, subject_ids: list[str]) -> set[str]:
         """The subjects among these who objected to the use of their data."""
@@ -170,9 +175,16 @@ class EventLog:
     def _insert_quarantine(self, rows: list[list]) -> None:
         if not rows:
             return
-        self.conn.executemany(
-            "INSERT INTO ingest.quarantine (file_name, file_sha256, centre_id, feed, line, column_name, value_masked, "
-            "rule, message, all_reasons, quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        names = ["file_name", "file_sha256", "centre_id", "feed", "line", "column_name", "value_masked", "rule",
+                 "message", "all_reasons", "quarantined_at"]
+        frame = pl.DataFrame(rows, schema={n: (pl.Int32 if n == "line" else pl.Datetime("us") if n == "quarantined_at"
+                                               else pl.Utf8) for n in names}, orient="row")
+        self.conn.register("incoming_quarantine", frame.to_arrow())
+        try:
+            self.conn.execute(f"INSERT INTO ingest.quarantine ({', '.join(names)}) "
+                              f"SELECT {', '.join(names)} FROM incoming_quarantine")
+        finally:
+            self.conn.unregister("incoming_quarantine")
 
     def unresolved_quarantine(self) -> dict[tuple[str, str], set[int | None]]:
         """(file name, SHA-256) → the quarantined lines not appended since (None: the whole file)."""
@@ -233,7 +245,7 @@ class EventLog:
         self.conn.execute("""
             CREATE OR REPLACE TEMP TABLE staged (
                 business_key VARCHAR, event_type VARCHAR, centre_id VARCHAR, event_time TIMESTAMP,
-                source_line INTEGER, payload JSON, file_seq INTEGER)""")
+                source_line INTEGER, payload JSON, payload_hash VARCHAR, file_seq INTEGER)""")
         by_shape: dict[tuple, list[tuple[int, FileBatch]]] = {}
         for seq, b in with_events:
             by_shape.setdefault(tuple(b.payload_columns), []).append((seq, b))
@@ -244,9 +256,8 @@ class EventLog:
             try:
                 self.conn.execute(f"""
                     INSERT INTO staged
-                    SELECT business_key, event_type, centre_id, event_time, source_line,
-                           json_object({payload}), file_seq
-                    FROM incoming""")
+                    SELECT business_key, event_type, centre_id, event_time, source_line, p, sha256(p::VARCHAR), file_seq
+                    FROM (SELECT *, json_object({payload}) AS p FROM incoming)""")
             finally:
                 self.conn.unregister("incoming")
         files = pl.DataFrame(
@@ -269,18 +280,19 @@ class EventLog:
         return counts
 
     def _classify_and_insert(self, now: dt.datetime) -> None:
-        # 1. each row with the previous row of its key in the batch and the log's head
+        # 1. each row's verdict inputs: the previous row of its key in the batch and the log's head
+        #    (payloads stay in `staged`: only keys, times and hashes are carried through the judgement)
         self.conn.execute("""
             CREATE OR REPLACE TEMP TABLE classified AS
-            WITH s AS (
-                SELECT st.*, f.recorded_at, sha256(st.payload::VARCHAR) AS payload_hash
+            WITH w AS (
+                SELECT st.rowid AS staged_row, st.business_key, st.file_seq, st.source_line, st.payload_hash,
+                       f.recorded_at,
+                       lag(st.payload_hash) OVER k AS prev_hash, lag(f.recorded_at) OVER k AS prev_at
                 FROM staged st JOIN batch_files f USING (file_seq)
-            ), w AS (
-                SELECT *, lag(payload_hash) OVER k AS prev_hash, lag(recorded_at) OVER k AS prev_at
-                FROM s WINDOW k AS (PARTITION BY business_key ORDER BY recorded_at, file_seq)
+                WINDOW k AS (PARTITION BY st.business_key ORDER BY f.recorded_at, st.file_seq)
             )
             SELECT w.*, h.recorded_at AS head_at, h.payload_hash AS head_hash,
-                   NULL::TIMESTAMP AS late_at, NULL::VARCHAR AS late_hash
+                   NULL::TIMESTAMP AS late_at, NULL::VARCHAR AS late_hash, NULL::BOOLEAN AS is_new
             FROM w LEFT JOIN log.heads h USING (business_key)""")
         # 2. a late row (older than the head) is compared with the log's version at its own time
         late = self.conn.execute("SELECT count(*) FROM classified WHERE head_at > recorded_at").fetchone()[0]
@@ -297,7 +309,6 @@ class EventLog:
                 WHERE classified.business_key = l.business_key AND classified.recorded_at = l.recorded_at""")
         # 3. the version in force just before the row: the later of the batch's previous row and the log's
         self.conn.execute("""
-            ALTER TABLE classified ADD COLUMN is_new BOOLEAN;
             UPDATE classified SET is_new = coalesce(
                 CASE
                     WHEN head_at IS NULL OR head_at <= recorded_at THEN
@@ -309,22 +320,22 @@ class EventLog:
                 END <> payload_hash, TRUE)""")
         base = self.conn.execute("SELECT coalesce(max(event_id), 0) FROM log.events").fetchone()[0]
         self.conn.execute("""
-            CREATE OR REPLACE TEMP TABLE fresh AS
-            SELECT ? + row_number() OVER (ORDER BY c.recorded_at, c.file_seq, c.source_line) AS event_id,
-                   c.*, f.file_name, f.file_sha256, f.contract_version
-            FROM classified c JOIN batch_files f USING (file_seq)
-            WHERE c.is_new""", [base])
-        self.conn.execute("""
             INSERT INTO log.events
-            SELECT event_id, event_type, centre_id, business_key, payload, payload_hash, event_time,
-                   recorded_at, file_name, file_sha256, source_line, contract_version, ?
-            FROM fresh ORDER BY event_id""", [now])
+            SELECT ? + row_number() OVER (ORDER BY c.recorded_at, c.file_seq, c.source_line) AS event_id,
+                   st.event_type, st.centre_id, c.business_key, st.payload, c.payload_hash, st.event_time,
+                   c.recorded_at, f.file_name, f.file_sha256, c.source_line, f.contract_version, ?
+            FROM classified c JOIN staged st ON st.rowid = c.staged_row JOIN batch_files f ON f.file_seq = c.file_seq
+            WHERE c.is_new
+            ORDER BY event_id""", [base, now])
+        # 4. the heads: one row per key, replaced when a newer version arrived
         self.conn.execute("""
-            INSERT INTO log.heads
-            SELECT business_key, event_id, recorded_at, payload_hash FROM fresh
-            WHERE head_at IS NULL OR recorded_at >= head_at
-            QUALIFY row_number() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, file_seq DESC) = 1
-            ON CONFLICT (business_key) DO UPDATE SET
-                event_id = excluded.event_id, recorded_at = excluded.recorded_at,
-                payload_hash = excluded.payload_hash""")
-        self.conn.execute("DROP TABLE IF EXISTS fresh")
+            CREATE OR REPLACE TEMP TABLE new_heads AS
+            SELECT business_key, event_id, recorded_at, payload_hash FROM log.events
+            WHERE event_id > ?
+            QUALIFY row_number() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1""",
+                          [base])
+        self.conn.execute("""
+            DELETE FROM new_heads n USING log.heads h
+            WHERE h.business_key = n.business_key AND h.recorded_at > n.recorded_at""")
+        self.conn.execute("DELETE FROM log.heads h USING new_heads n WHERE h.business_key = n.business_key")
+        self.conn.execute("INSERT INTO log.heads SELECT * FROM new_heads; DROP TABLE new_heads")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import polars as pl
 
@@ -122,8 +123,9 @@ def prepare(path: Path, data: bytes, sha: str, registry: Registry, inbox: Path |
     return Prepared(batch, first, ctx, list(parsed.issues))
 
 
-def judge(prepared: list[Prepared]) -> dict[int, pl.DataFrame]:
-    """Run each feed's contract once over all its files; returns valid rows by position in `prepared`.
+def judge(prepared: list[Prepared]) -> dict[str, pl.DataFrame]:
+    """Run each feed's contract once over all its files; returns each feed's valid rows, with `FILE`
+    (the file's position in `prepared`).
 
     Quarantine rows are attached to each file's batch, with the file's own column names.
     """
@@ -131,7 +133,7 @@ def judge(prepared: list[Prepared]) -> dict[int, pl.DataFrame]:
     for i, p in enumerate(prepared):
         if p.rows is not None:
             by_feed[p.batch.feed].append(i)
-    valid_by_file: dict[int, pl.DataFrame] = {}
+    valid_by_feed: dict[str, pl.DataFrame] = {}
     contract_issues: dict[int, list[RowIssue]] = defaultdict(list)
     for feed, members in by_feed.items():
         frame = pl.concat([prepared[i].rows.with_columns(pl.lit(i, pl.Int32).alias(FILE),
@@ -141,9 +143,7 @@ def judge(prepared: list[Prepared]) -> dict[int, pl.DataFrame]:
         valid, issues = validate(frame, contract_for(feed), nir_columns=nir_columns)
         for i, file_issues in issues.items():
             contract_issues[i].extend(file_issues)
-        context_cols = [c for c in valid.columns if c.startswith("_") and c != LINE]
-        for (i,), part in valid.partition_by(FILE, as_dict=True, maintain_order=True).items():
-            valid_by_file[i] = part.drop(context_cols)
+        valid_by_feed[feed] = valid.drop([c for c in valid.columns if c.startswith("_") and c not in (LINE, FILE)])
     for i, p in enumerate(prepared):
         if p.rows is None:
             continue
@@ -152,41 +152,54 @@ def judge(prepared: list[Prepared]) -> dict[int, pl.DataFrame]:
         renamed = [RowIssue(x.line, source.get(x.column, x.column), x.value, x.rule, x.message)
                    for x in contract_issues.get(i, [])]
         p.batch.quarantine = _group_issues(p.issues + renamed)
-    return valid_by_file
+    return valid_by_feed
 
 
-def pseudonymise(valid: pl.DataFrame, pseudonymiser: Pseudonymiser,
-                 salts_for: Callable[[dict[str, str]], dict[str, str]]) -> pl.DataFrame:
+def pseudonyms_of(frames: Iterable[pl.DataFrame], pseudonymiser: Pseudonymiser,
+                  event_log: EventLog) -> tuple[pl.DataFrame, set[str]]:
+    """One trip to the vault for a batch: (NIR → pseudonym lookup, NIRs of patients who objected)."""
+    columns = [f.get_column("patient_nir") for f in frames if "patient_nir" in f.columns and f.height]
+    nirs = pl.concat(columns).unique().to_list() if columns else []
+    mapping, refused = pseudonymiser.assign(nirs, event_log.salts_for, event_log.objections() if nirs else set())
+    lookup = pl.DataFrame({"patient_nir": list(mapping), PSEUDONYM: list(mapping.values())},
+                          schema={"patient_nir": pl.Utf8, PSEUDONYM: pl.Utf8})
+    return lookup, refused
+
+
+def pseudonymise(valid: pl.DataFrame, lookup: pl.DataFrame) -> pl.DataFrame:
     """Replace `patient_nir` by the patient's pseudonym; the NIR column is dropped."""
     if "patient_nir" not in valid.columns:
         return valid
-    nirs = valid.get_column("patient_nir").unique().to_list()
-    mapping = pseudonymiser.pseudonyms(nirs, salts_for)
-    lookup = pl.DataFrame({"patient_nir": list(mapping), PSEUDONYM: list(mapping.values())},
-                          schema={"patient_nir": pl.Utf8, PSEUDONYM: pl.Utf8})
-    return valid.join(lookup, on="patient_nir", how="left").drop("patient_nir")
+    out = valid.join(lookup, on="patient_nir", how="left", maintain_order="left").drop("patient_nir")
+    if out.get_column(PSEUDONYM).null_count():
+        raise AssertionError("a row reached the log without a pseudonym")
+    return out
 
 
 OBJECTION = "objection"
 
 
-def refused_nirs(nirs: list[str], pseudonymiser: Pseudonymiser, event_log: EventLog) -> set[str]:
-    """The NIRs among these whose patient objected to the use of their data."""
-    subjects = {n: pseudonymiser.subject_id(n) for n in nirs}
-    objected = event_log.objected(list(subjects.values()))
-    return {n for n, s in subjects.items() if s in objected}
-
-
-def drop_objections(valid: pl.DataFrame, batch: FileBatch, refused: set[str]) -> pl.DataFrame:
+def drop_objections(valid: pl.DataFrame, prepared: list[Prepared], refused: set[str]) -> pl.DataFrame:
     """Rows of patients who objected are not kept: quarantined with a reason, never appended."""
     if not refused or "patient_nir" not in valid.columns or not valid.height:
         return valid
     mask = pl.col("patient_nir").is_in(list(refused))
-    for line in valid.filter(mask).get_column(LINE).to_list():
-        batch.quarantine.append(QuarantinedRow(line, None, None, OBJECTION,
-                                               "the patient objected to the use of their data: row not kept",
-                                               f"row [{OBJECTION}]: the patient objected to the use of their data"))
+    for i, line in valid.filter(mask).select(FILE, LINE).iter_rows():
+        prepared[i].batch.quarantine.append(QuarantinedRow(
+            line, None, None, OBJECTION, "the patient objected to the use of their data: row not kept",
+            f"row [{OBJECTION}]: the patient objected to the use of their data"))
     return valid.filter(~mask)
+
+
+def _attach_events(prepared: list[Prepared], valid: dict[str, pl.DataFrame], pseudonymiser: Pseudonymiser,
+                   event_log: EventLog) -> None:
+    """Valid rows → each file's events: objections dropped, NIRs replaced (caller holds the transaction)."""
+    lookup, refused = pseudonyms_of(valid.values(), pseudonymiser, event_log)
+    for frame in valid.values():
+        frame = pseudonymise(drop_objections(frame, prepared, refused), lookup)
+        for (i,), part in frame.partition_by(FILE, as_dict=True, maintain_order=True).items():
+            batch = prepared[i].batch
+            batch.events = to_events(part, feed=batch.feed, centre_id=batch.centre_id)
 
 
 def store(prepared: list[Prepared], event_log: EventLog, pseudonymiser: Pseudonymiser) -> list[Receipt]:
@@ -196,19 +209,7 @@ def store(prepared: list[Prepared], event_log: EventLog, pseudonymiser: Pseudony
     valid = judge(prepared)
     event_log.begin()
     try:
-        all_nirs = [v.get_column("patient_nir") for v in valid.values() if "patient_nir" in v.columns and v.height]
-        refused: set[str] = set()
-        if all_nirs:  # one trip to the vault for the whole batch (patients who objected get no salt)
-            nirs = pl.concat(all_nirs).unique().to_list()
-            refused = refused_nirs(nirs, pseudonymiser, event_log)
-            pseudonymiser.pseudonyms([n for n in nirs if n not in refused], event_log.salts_for)
-        for i, p in enumerate(prepared):
-            v = valid.get(i)
-            if v is not None and v.height:
-                v = drop_objections(v, p.batch, refused)
-            if v is not None and v.height:
-                v = pseudonymise(v, pseudonymiser, event_log.salts_for)
-                p.batch.events = to_events(v, feed=p.batch.feed, centre_id=p.batch.centre_id)
+        _attach_events(prepared, valid, pseudonymiser, event_log)
         receipts = event_log.store_batch([p.batch for p in prepared])
         event_log.commit()
     except BaseException:
@@ -216,6 +217,25 @@ def store(prepared: list[Prepared], event_log: EventLog, pseudonymiser: Pseudony
         pseudonymiser.forget_cache()  # salts created in the rolled-back transaction are gone
         raise
     return receipts
+
+
+READ_AHEAD = 4  # files read and parsed ahead of the one being judged: bounds memory
+
+
+def _read_ahead(paths: Iterable[Path], load: Callable[[Path], tuple]) -> Iterator[tuple]:
+    """`load(path)` for each path, in order, computed by two threads a few files ahead.
+
+    Reading and parsing (Polars releases the GIL) then overlap with the batch being stored
+    (DuckDB releases it too); only the window's files are held in memory.
+    """
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="carnet-read") as pool:
+        window: deque = deque()
+        for path in paths:
+            window.append(pool.submit(load, path))
+            if len(window) > READ_AHEAD:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
 
 
 def ingest_inbox(inbox: Path, event_log: EventLog, registry: Registry, pseudonymiser: Pseudonymiser,
@@ -239,11 +259,15 @@ def ingest_inbox(inbox: Path, event_log: EventLog, registry: Registry, pseudonym
         pending, pending_rows = [], 0
         names_in_batch.clear()
 
-    for path in inbox_files(inbox):
-        if only is not None and not only(path):
-            continue
+    def load(path: Path) -> tuple[Path, str, Prepared | None]:
         data = path.read_bytes()
         sha = sha256_of(data)
+        if known.get(path.name):  # decided below, in order: a no-op or a reused name
+            return path, sha, None
+        return path, sha, prepare(path, data, sha, registry, inbox)
+
+    paths = [p for p in inbox_files(inbox) if only is None or only(p)]
+    for path, sha, prepared in _read_ahead(paths, load):
         shas = known.get(path.name, set())
         if sha in shas:
             continue  # the same bytes again: already ingested, a no-op
@@ -257,8 +281,7 @@ def ingest_inbox(inbox: Path, event_log: EventLog, registry: Registry, pseudonym
                                    "a file with this name was already ingested with different bytes: refused whole "
                                    "(a correction must come as a new extract with a later extracted_at)",
                                    status="refused")
-        else:
-            prepared = prepare(path, data, sha, registry, inbox)
+        assert prepared is not None  # a name unknown now was unknown when read ahead (`known` only grows)
         pending.append(prepared)
         names_in_batch.add(path.name)
         pending_rows += prepared.batch.rows_read or 0
@@ -301,15 +324,10 @@ def requeue(inbox: Path, event_log: EventLog, registry: Registry, pseudonymiser:
             wanted = [line for line in lines if line is not None]
             prepared.rows = prepared.rows.filter(pl.col(LINE).is_in(wanted))
             prepared.issues = [i for i in prepared.issues if i.line in lines]
-        valid = judge([prepared]).get(0)
+        valid = judge([prepared])
         event_log.begin()
         try:
-            if valid is not None and valid.height and "patient_nir" in valid.columns:
-                refused = refused_nirs(valid.get_column("patient_nir").unique().to_list(), pseudonymiser, event_log)
-                valid = drop_objections(valid, prepared.batch, refused)
-            if valid is not None and valid.height:
-                valid = pseudonymise(valid, pseudonymiser, event_log.salts_for)
-                prepared.batch.events = to_events(valid, feed=prepared.batch.feed, centre_id=prepared.batch.centre_id)
+            _attach_events([prepared], valid, pseudonymiser, event_log)
             appended, duplicates, still = event_log.apply_requeue(prepared.batch, lines)
             event_log.commit()
         except BaseException:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from pipelines.eventlog.lock import WriterBusy
-from pipelines.settings import ConfigurationError, carnet_paths
+from pipelines.settings import ConfigurationError, carnet_paths, duckdb_config
 
 
 def _cmd_generate(args) -> int:
@@ -245,7 +245,7 @@ def _cmd_requeue(args) -> int:
         raise ConfigurationError(f"no event log in {paths.home}: nothing to requeue")
     pseudonymiser = Pseudonymiser(pseudonymisation_key())
     with writer_lock(paths.writer_lock, timeout_s=args.wait):
-        conn = connect(paths.events_db)
+        conn = connect(paths.events_db, config=duckdb_config(paths))
         try:
             results = requeue(paths.inbox, EventLog(conn), load_registry(), pseudonymiser)
         finally:
@@ -280,7 +280,7 @@ def _cmd_object(args) -> int:
         raise ConfigurationError("no NIR on standard input: e.g. `carnet object < objections.txt`")
     pseudonymiser = Pseudonymiser(pseudonymisation_key())
     with writer_lock(paths.writer_lock, timeout_s=args.wait):
-        conn = connect(paths.events_db)
+        conn = connect(paths.events_db, config=duckdb_config(paths))
         log = EventLog(conn)
         try:
             log.begin()

@@ -9,7 +9,7 @@ from pipelines.eventlog.lock import writer_lock
 from pipelines.eventlog.store import EventLog, connect
 from pipelines.pseudonyms import Pseudonymiser
 from pipelines.registry import Registry, load_registry
-from pipelines.settings import CarnetPaths, carnet_paths, pseudonymisation_key
+from pipelines.settings import CarnetPaths, carnet_paths, duckdb_config, pseudonymisation_key
 
 
 class CarnetResource(dg.ConfigurableResource):
@@ -40,7 +40,7 @@ class CarnetResource(dg.ConfigurableResource):
         """The only way to write the log: under the writer lock, one connection."""
         paths = self.paths()
         with writer_lock(paths.writer_lock, timeout_s=self.writer_timeout_s):
-            conn = connect(paths.events_db)
+            conn = connect(paths.events_db, config=duckdb_config(paths))
             try:
                 yield EventLog(conn)
             finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,10 @@ class CarnetPaths:
         return self.home / "releases"
 
     @property
+    def spill(self) -> Path:
+        return self.home / "spill"
+
+    @property
     def writer_lock(self) -> Path:
         return self.home / "event_log.lock"
 
@@ -61,6 +66,24 @@ def carnet_paths(home: str | os.PathLike | None = None) -> CarnetPaths:
     """`home`, else $CARNET_HOME, else `.carnet/` in the working directory."""
     chosen = home or os.environ.get("CARNET_HOME") or ".carnet"
     return CarnetPaths(Path(chosen).expanduser().resolve())
+
+
+DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"
+_MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory ceiling ($CARNET_DUCKDB_MEMORY_LIMIT): chosen, not DuckDB's 80 % of RAM, so
+    that the event log and the warehouse spill to disk instead of growing with the data."""
+    limit = os.environ.get("CARNET_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT).strip()
+    if not _MEMORY.fullmatch(limit):
+        raise ConfigurationError(f"CARNET_DUCKDB_MEMORY_LIMIT={limit!r} is not a size: write it like 2GB or 1500MiB.")
+    return limit
+
+
+def duckdb_config(paths: CarnetPaths) -> dict[str, str]:
+    """Settings for carnet's DuckDB writers: the memory ceiling and where to spill beyond it."""
+    return {"memory_limit": duckdb_memory_limit(), "temp_directory": str(paths.spill)}
 
 
 def pseudonymisation_key(value: str | None = None, *, allow_demo: bool = False) -> bytes:

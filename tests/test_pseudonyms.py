@@ -1,0 +1,80 @@
+"""The pseudonymiser: the HMACs it computes, objections, and its bounded memory."""
+import hashlib
+import hmac
+
+import pytest
+
+import pipelines.pseudonyms as pseudonyms
+from pipelines.pseudonyms import PSEUDONYM_CHARS, Pseudonymiser
+from pipelines.settings import ConfigurationError, duckdb_config, carnet_paths
+from tests.conftest import make_nir
+
+
+class Vault:
+    """Salts by subject id, created on first sight, as the event log's vault does."""
+
+    def __init__(self):
+        self.salts: dict[str, str] = {}
+        self.calls = 0
+
+    def salts_for(self, candidates: dict[str, str]) -> dict[str, str]:
+        self.calls += 1
+        for subject, salt in candidates.items():
+            self.salts.setdefault(subject, salt)
+        return {s: self.salts[s] for s in candidates}
+
+
+@pytest.mark.parametrize("key", [b"k" * 16, b"a-longer-operator-key-0123456789", b"x" * 100])
+def test_subject_id_is_hmac_sha256_of_the_nir_whatever_the_key_length(key):
+    nir = make_nir()
+    assert Pseudonymiser(key).subject_id(nir) == hmac.new(key, nir.encode(), hashlib.sha256).hexdigest()
+
+
+def test_pseudonym_is_the_salted_hmac_of_the_subject_id():
+    vault, p, nir = Vault(), Pseudonymiser(b"k" * 16), make_nir()
+    mapping, refused = p.assign([nir, nir], vault.salts_for)
+    subject = p.subject_id(nir)
+    expected = hmac.new(bytes.fromhex(vault.salts[subject]), subject.encode(), hashlib.sha256).hexdigest()
+    assert mapping == {nir: expected[:PSEUDONYM_CHARS]} and refused == set()
+
+
+def test_a_patient_who_objected_gets_no_pseudonym_and_no_salt_even_when_remembered():
+    vault, p = Vault(), Pseudonymiser(b"k" * 16)
+    alice, bob = make_nir("2900175056123"), make_nir("1850571076123")
+    p.assign([alice, bob], vault.salts_for)           # both remembered by the process
+    vault.salts.clear()
+    mapping, refused = p.assign([alice, bob], vault.salts_for, objected={p.subject_id(alice)})
+    assert refused == {alice} and set(mapping) == {bob}
+    fresh = Pseudonymiser(b"k" * 16)
+    mapping, refused = fresh.assign([alice], vault.salts_for, objected={fresh.subject_id(alice)})
+    assert mapping == {} and refused == {alice} and fresh.subject_id(alice) not in vault.salts
+
+
+def test_the_cache_is_bounded_and_forgetting_it_changes_no_pseudonym(monkeypatch):
+    monkeypatch.setattr(pseudonyms, "CACHE_LIMIT", 3)
+    vault, p = Vault(), Pseudonymiser(b"k" * 16)
+    nirs = [make_nir(f"18505710761{i:02d}") for i in range(8)]
+    first, _ = p.assign(nirs[:2], vault.salts_for)
+    second, _ = p.assign(nirs, vault.salts_for)
+    assert len(p._cache) <= 6 and {n: second[n] for n in first} == first
+    again, _ = Pseudonymiser(b"k" * 16).assign(nirs, vault.salts_for)
+    assert again == second
+
+
+def test_duckdb_memory_limit_is_read_at_run_time_and_checked(tmp_path, monkeypatch):
+    paths = carnet_paths(tmp_path)
+    monkeypatch.setenv("CARNET_DUCKDB_MEMORY_LIMIT", "750MB")
+    assert duckdb_config(paths) == {"memory_limit": "750MB", "temp_directory": str(tmp_path / "spill")}
+    monkeypatch.setenv("CARNET_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(ConfigurationError, match="CARNET_DUCKDB_MEMORY_LIMIT"):
+        duckdb_config(paths)
+
+
+def test_the_event_log_writer_runs_under_the_memory_limit(tmp_path, monkeypatch):
+    from pipelines.resources import CarnetResource
+
+    monkeypatch.setenv("CARNET_DUCKDB_MEMORY_LIMIT", "300MB")
+    with CarnetResource(home=str(tmp_path)).event_log() as log:
+        limit = log.conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        spill = log.conn.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    assert limit in ("286.1 MiB", "300.0 MB") and spill == str(tmp_path / "spill")

@@ -252,10 +252,17 @@ def test_publication_runs_in_dagster_with_a_blocking_gate(release, demo_home, mo
     home.conn.close()
     try:
         resources = {"carnet": CarnetResource(home=str(paths.home))}
+        before = current_manifest(paths)["release_id"]
+        same = dg.materialize([release_candidate, observatory, quality_gate], resources=resources)
+        assert same.success and not same.asset_materializations_for_node("publication__observatory")
+        assert not same.get_asset_check_evaluations() and current_manifest(paths)["release_id"] == before
+        monkeypatch.setenv("CARNET_SECRECY_THRESHOLD", "12")  # a new input: a new release, gated
         ok = dg.materialize([release_candidate, observatory, quality_gate], resources=resources)
         assert ok.success and current_manifest(paths)["release_id"] == \
             ok.asset_materializations_for_node("publication__observatory")[0].metadata["release_id"].value
+        assert [e.passed for e in ok.get_asset_check_evaluations()] == [True]
         published = paths.observatory_db.read_bytes()
+        monkeypatch.setenv("CARNET_SECRECY_THRESHOLD", "13")
         monkeypatch.setenv("CARNET_RELEASE_MIN_ROW_RATIO", "2.0")
         blocked = dg.materialize([release_candidate, observatory, quality_gate], resources=resources,
                                  raise_on_error=False)

@@ -4,7 +4,8 @@ import dagster as dg
 from pipelines.ingestion.assets import EVENT_LOG_POOL, retry_if_transient
 from pipelines.projections.assets import model_key
 from pipelines.publication.report import headlines
-from pipelines.publication.release import (gate_staged, promote, read_tables, reject, stage, staged_release)
+from pipelines.publication.release import (current_manifest, gate_staged, promote, read_tables, reject, stage,
+                                           staged_release)
 from pipelines.publication.secrecy import secrecy_settings
 from pipelines.resources import CarnetResource
 
@@ -14,13 +15,19 @@ _SOURCES = ["publication.residents_activity_yearly", "publication.residents_reat
 
 @dg.asset(key=["publication", "release_candidate"], group_name="publication", pool=EVENT_LOG_POOL,
           deps=[model_key(m) for m in _SOURCES], kinds={"duckdb", "parquet", "html"},
-          owners=["team:data-engineering"])
-def release_candidate(context: dg.AssetExecutionContext, carnet: CarnetResource) -> dg.MaterializeResult:
+          owners=["team:data-engineering"], output_required=False)
+def release_candidate(context: dg.AssetExecutionContext, carnet: CarnetResource):
     """The next observatory release, staged (file, extracts, report, manifest) with secrecy applied;
-    nothing is published until the quality gate passes."""
+    nothing is published until the quality gate passes. Nothing is staged (and the gate and the
+    publication are skipped) when the current release was computed from the same inputs."""
     paths = carnet.paths()
     with retry_if_transient(context), carnet.writer_lock():
-        staged = stage(paths, settings=secrecy_settings())
+        staged = stage(paths, settings=secrecy_settings(), only_if_changed=True)
+    if staged is None:
+        current = current_manifest(paths)
+        context.log.info(f"nothing new since release {current['release_id']} (log position "
+                         f"{current['log']['high_water_event_id']}, same sources and settings): no release staged")
+        return
     tables = read_tables(staged.directory / "observatory.duckdb")
     metadata = {"release_id": staged.release_id, "directory": str(staged.directory),
                 "log_high_water_event_id": staged.manifest["log"]["high_water_event_id"],
@@ -31,7 +38,7 @@ def release_candidate(context: dg.AssetExecutionContext, carnet: CarnetResource)
         if "suppressed" in frame.columns:
             metadata[f"suppressed.{name}"] = int(frame["suppressed"].sum())
     context.log.info(f"staged release {staged.release_id}")
-    return dg.MaterializeResult(metadata=metadata)
+    yield dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset_check(asset=release_candidate, blocking=True, name="quality_gate",

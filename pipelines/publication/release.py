@@ -80,8 +80,8 @@ def _log_section(paths: CarnetPaths, warehouse: Path) -> dict:
     """The log position the warehouse reflects, and the input files behind it."""
     wh = duckdb.connect(str(warehouse), read_only=True)
     try:
-        high_water = wh.execute("SELECT high_water_event_id FROM carnet.refreshes "
-                                "ORDER BY refreshed_at DESC LIMIT 1").fetchone()[0]
+        high_water, excluded = wh.execute("SELECT high_water_event_id, excluded_patients FROM carnet.refreshes "
+                                          "ORDER BY refreshed_at DESC LIMIT 1").fetchone()
     finally:
         wh.close()
     log = duckdb.connect(str(paths.events_db), read_only=True)
@@ -93,7 +93,7 @@ def _log_section(paths: CarnetPaths, warehouse: Path) -> dict:
             GROUP BY ALL ORDER BY ALL""", [high_water]).fetchall()
     finally:
         log.close()
-    return {"high_water_event_id": int(high_water),
+    return {"high_water_event_id": int(high_water), "excluded_patients": int(excluded or 0),
             "recorded_until": recorded_until.isoformat(sep=" ") if recorded_until else None,
             "input_files": [{"file": f, "sha256": s, "events": n} for f, s, n in files]}
 
@@ -201,9 +201,22 @@ def staging_dir(paths: CarnetPaths) -> Path:
     return paths.releases / ".staging"
 
 
+def same_inputs(a: dict, b: dict) -> bool:
+    """Whether two manifests were computed from the same things: log position, objections honoured,
+    sources (models, seeds, code), contracts and secrecy settings. Their tables are then the same."""
+    return (a["log"]["high_water_event_id"] == b["log"]["high_water_event_id"]
+            and a["log"].get("excluded_patients") == b["log"].get("excluded_patients")
+            and a["code"]["source_sha256"] == b["code"]["source_sha256"]
+            and all(a[k] == b[k] for k in ("contracts", "models", "secrecy")))
+
+
 def stage(paths: CarnetPaths, *, settings: SecrecySettings | None = None,
-          published_at: dt.datetime | None = None) -> StagedRelease:
-    """Build the next release from the warehouse into `releases/.staging/` (nothing published yet)."""
+          published_at: dt.datetime | None = None, only_if_changed: bool = False) -> StagedRelease | None:
+    """Build the next release from the warehouse into `releases/.staging/` (nothing published yet).
+
+    With `only_if_changed`, returns None when the current release was computed from the same
+    inputs: a night with nothing new publishes no copy of yesterday's release.
+    """
     settings = settings or secrecy_settings()
     published_at = (published_at or dt.datetime.now()).replace(microsecond=0)
     log = _log_section(paths, paths.warehouse_db)
@@ -216,6 +229,9 @@ def stage(paths: CarnetPaths, *, settings: SecrecySettings | None = None,
         "models": {n.name: n.fingerprint for n in model_graph()},
         "secrecy": {"threshold": settings.threshold, "rules_version": settings.rules_version},
     }
+    current = current_manifest(paths) if only_if_changed else None
+    if current is not None and same_inputs(current, manifest):
+        return None
     directory = staging_dir(paths)
     shutil.rmtree(directory, ignore_errors=True)
     return StagedRelease(directory, write_release(directory, paths.warehouse_db, manifest, settings))

@@ -82,7 +82,7 @@ def test_replay_from_scratch_equals_incremental_refreshes(tmp_path):
     from pipelines.ingestion.service import inbox_files
 
     src = tmp_path / "generated"
-    generate(src, seed=5, scale=0.01)
+    generate(src, seed=5, scale=0.005)
     files = inbox_files(src)
     incremental = Home(tmp_path / "incremental")
     for i in range(3):
@@ -110,7 +110,7 @@ def test_as_of_figures_do_not_change_when_later_extracts_arrive(tmp_path):
     from pipelines.inbox.filenames import parse_export_name
 
     src = tmp_path / "generated"
-    generate(src, seed=3, scale=0.01)
+    generate(src, seed=3, scale=0.005)
     cut = dt.datetime(2024, 6, 1)
     home = Home(tmp_path / "home")
     for f in inbox_files(src):
@@ -224,7 +224,7 @@ def test_nightly_refresh_recomputes_only_the_months_its_events_touch(tmp_path):
     from pipelines.inbox.filenames import parse_export_name
 
     src = tmp_path / "generated"
-    generate(src, seed=9, scale=0.01)
+    generate(src, seed=9, scale=0.005)
     cut = dt.datetime(2024, 12, 29)
     home = Home(tmp_path / "home")
 

@@ -27,7 +27,7 @@ def webserver(tmp_path):
     (dagster_home / "dagster.yaml").write_text(
         "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
         "telemetry:\n  enabled: false\n")
-    generate(home / "inbox", seed=3, scale=0.01)
+    generate(home / "inbox", seed=3, scale=0.005)
     port = _free_port()
     env = dict(os.environ, CARNET_HOME=str(home), CARNET_DEMO="1", DAGSTER_HOME=str(dagster_home),
                CARNET_INBOX_SETTLE_SECONDS="0")

@@ -110,18 +110,10 @@ class EventLog:
         """Subject ids of every patient who objected (a short list, read once per batch)."""
         return {r[0] for r in self.conn.execute("SELECT subject_id FROM vault.objections").fetchall()}
 
-    def objected(self, subject_ids: list[str]) -> set[str]:
-        """The subjects among these who objected to the use of their data."""
-        if not subject_ids:
-            return set()
-        rows = self.conn.execute("SELECT subject_id FROM vault.objections WHERE list_contains(?, subject_id)",
-                                 [subject_ids]).fetchall()
-        return {r[0] for r in rows}
-
     def record_objection(self, subject_id: str, pseudonym_of: Callable[[str, str], str]) -> bool:
         """Honour a patient's objection (caller holds the transaction): refuse their future rows,
         exclude their past events from the projections, destroy their salt. False if already done."""
-        if self.objected([subject_id]):
+        if subject_id in self.objections():
             return False
         row = self.conn.execute("SELECT salt FROM vault.patient_keys WHERE subject_id = ?", [subject_id]).fetchone()
         self.conn.execute("INSERT INTO vault.objections VALUES (?)", [subject_id])

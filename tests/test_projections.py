@@ -31,7 +31,8 @@ def _rows(warehouse, table, order="ALL"):
         conn.close()
 
 
-def test_marts_on_hand_computed_data(home):
+def _hand_computed_inbox(home: Home) -> tuple[str, str]:
+    """Two patients of Chalon and Mâcon in March 2024; returns the two centres."""
     p1, p2 = make_nir("1850571076123"), make_nir("2700371076001")
     chalon, macon = "710000019", "710000027"
     write_fr(home.inbox, f"{chalon}__consultations__20240306T020000.csv", [
@@ -46,6 +47,11 @@ def test_marts_on_hand_computed_data(home):
         f"{p1};04/03/2024;10009999999;sans_medecin_traitant;;N;1985;M;71076"], header=DECL_HEADER_FR)
     write_fr(home.inbox, f"{chalon}__costs__20240306T020000.csv",
              ["2024-03;salaires_medicaux;3000,00", "2024-03;subventions;500,00"], header="mois;poste;montant")
+    return chalon, macon
+
+
+def test_marts_on_hand_computed_data(home):
+    chalon, macon = _hand_computed_inbox(home)
     home.ingest()
     result = _refresh(home)
     act = _rows(result.warehouse, "marts.activity_monthly WHERE centre_id = '710000019'")
@@ -62,6 +68,64 @@ def test_marts_on_hand_computed_data(home):
     assert (month, acts, consultations, hv, tc) == (dt.date(2024, 3, 1), 3, 3, 0, 0)
     assert (float(op), float(revenue), float(income)) == (3000.0, 79.5, 500.0)
     assert (float(gross), float(net)) == (1000.0, round((3000 - 79.5 - 500) / 3, 2))
+
+
+def test_the_activity_audit_catches_a_mart_that_disagrees_with_the_log(home):
+    """The reconcile audit counts the log's completed latest versions without the models."""
+    from pipelines.projections.sqlmesh_project import load_context, sqlmesh_env
+
+    _hand_computed_inbox(home)
+    home.ingest()
+    result = _refresh(home)
+    home.conn.close()
+    paths = carnet_paths(home.root)
+
+    def audited() -> bool:
+        with sqlmesh_env(paths):
+            ctx = load_context()
+            try:
+                return ctx.audit("2024-03-01", "2024-03-31", models=iter(["marts.activity_monthly"]))
+            finally:
+                ctx.close()
+
+    assert audited()
+    conn = duckdb.connect(str(result.warehouse))
+    table = conn.execute("SELECT table_catalog || '.' || table_schema || '.' || table_name FROM "
+                         "information_schema.tables WHERE table_name LIKE 'marts__activity_monthly__%'").fetchone()[0]
+    conn.execute(f"UPDATE {table} SET acts_completed = acts_completed + 1 WHERE site_code = 'CHAG'")
+    conn.close()
+    assert not audited()
+    home.conn = duckdb.connect(str(home.root / "events.duckdb"))
+
+
+def test_changed_and_added_models_are_deployed_by_the_next_refresh(home, tmp_path, monkeypatch):
+    """A warehouse built by an older project: the next refresh (even a full one, which restates)
+    builds the added model and recomputes the edited one."""
+    from pipelines.projections import sqlmesh_project
+
+    old = tmp_path / "old_project"
+    for part in ("models", "seeds"):
+        shutil.copytree(PROJECT_ROOT / part, old / part)
+    shutil.copy(PROJECT_ROOT / "config.yaml", old / "config.yaml")
+    (old / "models" / "publication" / "cost_per_consultation_yearly.sql").unlink()
+    yearly = old / "models" / "publication" / "residents_activity_yearly.sql"
+    yearly.write_text(yearly.read_text().replace("COUNT(*) AS acts_completed", "COUNT(*) + 1000 AS acts_completed"))
+    _hand_computed_inbox(home)
+    home.ingest()
+    monkeypatch.setattr(sqlmesh_project, "PROJECT_ROOT", old)
+    sqlmesh_project.model_graph.cache_clear()
+    try:
+        built = _refresh(home)
+        assert "publication.cost_per_consultation_yearly" not in built.row_counts
+        assert {r[-2] for r in _rows(built.warehouse, "publication.residents_activity_yearly")} == {1003}
+    finally:
+        monkeypatch.undo()
+        sqlmesh_project.model_graph.cache_clear()
+    upgraded = _refresh(home)
+    assert upgraded.mode == "upgraded" and upgraded.row_counts["publication.cost_per_consultation_yearly"] > 0
+    assert {r[-2] for r in _rows(upgraded.warehouse, "publication.residents_activity_yearly")} == {3}
+    assert _refresh(home, full=True).mode == "full"
+    assert _refresh(home).mode == "unchanged"
 
 
 def _mart_snapshot(warehouse):
@@ -144,6 +208,24 @@ def test_every_mart_table_and_column_is_described_in_the_database(demo_warehouse
     assert {t for t, _ in tables} == {m.split(".")[1] for m in MARTS}
     assert all(c and "one row per" in c.lower() for _, c in tables)
     assert columns and all(c for _, _, c in columns), [x for x in columns if not x[2]]
+
+
+def test_attached_patients_equal_a_plain_count_of_declarations_in_force(demo_warehouse):
+    """The mart counts merged spells; the plain range join it replaced is the oracle."""
+    conn = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        mart = conn.execute("SELECT centre_id, month, attached_at_month_end FROM marts.gp_reattachment_monthly "
+                            "WHERE attached_at_month_end > 0 ORDER BY ALL").fetchall()
+        plain = conn.execute("""
+            SELECT m.centre_id, m.month, COUNT(DISTINCT d.patient_pseudonym)
+            FROM intermediate.int_centre_months AS m JOIN staging.stg_gp_declarations AS d
+              ON d.centre_id = m.centre_id AND d.declared_on <= m.month_end AND (d.ended_on IS NULL OR d.ended_on >= m.month_end)
+            GROUP BY ALL ORDER BY ALL""").fetchall()
+        ended = conn.execute("SELECT count(*) FROM staging.stg_gp_declarations WHERE ended_on IS NOT NULL").fetchone()[0]
+    finally:
+        conn.close()
+    assert len(mart) > 100 and ended > 10
+    assert mart == plain
 
 
 def test_sqlmesh_unit_tests_cover_every_model_and_pass():

@@ -16,13 +16,39 @@ WITH new AS (
   SELECT centre_id, month, COUNT(*) AS n, COUNT(*) FILTER (WHERE ald) AS n_ald
   FROM intermediate.int_reattachments
   GROUP BY centre_id, month
+), ordered AS (
+  SELECT
+    centre_id, patient_pseudonym, declaration_key, declared_on, ended_on,
+    MAX(COALESCE(ended_on, DATE '9999-12-31')) OVER (
+      PARTITION BY centre_id, patient_pseudonym ORDER BY declared_on, declaration_key
+      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ) AS earlier_end
+  FROM staging.stg_gp_declarations
+), spells AS (
+  /* a patient's overlapping declarations at a centre merged into one spell: spells are disjoint,
+     so counting spells that cover a day counts distinct patients, without a range join */
+  SELECT centre_id, MIN(declared_on) AS starts, NULLIF(MAX(COALESCE(ended_on, DATE '9999-12-31')), DATE '9999-12-31') AS ends
+  FROM (
+    SELECT *, SUM(CASE WHEN earlier_end IS NULL OR declared_on > earlier_end THEN 1 ELSE 0 END) OVER (
+      PARTITION BY centre_id, patient_pseudonym ORDER BY declared_on, declaration_key ROWS UNBOUNDED PRECEDING
+    ) AS spell
+    FROM ordered
+  )
+  GROUP BY centre_id, patient_pseudonym, spell
+), changes AS (
+  /* +1 from the month whose last day a spell first covers, -1 from the first month-end past its end */
+  SELECT centre_id, month, SUM(delta) AS delta FROM (
+    SELECT centre_id, CAST(date_trunc('month', starts) AS DATE) AS month, 1 AS delta FROM spells
+    UNION ALL
+    SELECT centre_id, CAST(date_trunc('month', ends) + CASE WHEN ends = last_day(ends) THEN INTERVAL 1 MONTH ELSE INTERVAL 0 MONTH END AS DATE), -1
+    FROM spells WHERE ends IS NOT NULL
+  )
+  GROUP BY centre_id, month
 ), attached AS (
-  SELECT m.centre_id, m.month, COUNT(DISTINCT d.patient_pseudonym) AS n
+  SELECT m.centre_id, m.month, SUM(c.delta) AS n
   FROM intermediate.int_centre_months AS m
-  JOIN staging.stg_gp_declarations AS d
-    ON d.centre_id = m.centre_id
-    AND d.declared_on <= m.month_end
-    AND (d.ended_on IS NULL OR d.ended_on >= m.month_end)
+  JOIN changes AS c
+    ON c.centre_id = m.centre_id AND c.month <= m.month
   GROUP BY m.centre_id, m.month
 )
 SELECT

@@ -20,8 +20,8 @@ SELECT
   COUNT(*) AS acts_completed, -- completed acts
   COUNT(DISTINCT a.patient_pseudonym) AS patients -- distinct patients with a completed act
 FROM intermediate.int_acts AS a
-JOIN seeds.age_bands AS b
-  ON a.age BETWEEN b.min_age AND b.max_age
+JOIN intermediate.int_ages AS b
+  ON b.age = a.age
 WHERE
   a.status = 'completed'
 GROUP BY ALL

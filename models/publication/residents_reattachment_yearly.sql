@@ -18,6 +18,6 @@ SELECT
   COUNT(*) AS newly_reattached, -- patients re-attached (a patient re-attached by two networks counts in each)
   COUNT(*) FILTER (WHERE r.ald) AS newly_reattached_ald -- of whom with a long-term condition (ALD)
 FROM intermediate.int_reattachments AS r
-JOIN seeds.age_bands AS b
-  ON YEAR(r.declared_on) - r.birth_year BETWEEN b.min_age AND b.max_age
+JOIN intermediate.int_ages AS b
+  ON b.age = YEAR(r.declared_on) - r.birth_year
 GROUP BY ALL

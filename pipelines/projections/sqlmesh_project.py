@@ -41,7 +41,7 @@ class RefreshResult:
     as_of: dt.datetime | None
     seconds: float
     row_counts: dict[str, int]
-    mode: str = "full"                      # full | incremental | unchanged
+    mode: str = "full"                      # full | incremental | unchanged | upgraded
     high_water_event_id: int = 0            # the log position the marts reflect
     restated_from: dt.date | None = None    # incremental: act months restated
     restated_to: dt.date | None = None
@@ -147,7 +147,7 @@ _STATE_DDL = """
 CREATE SCHEMA IF NOT EXISTS carnet;
 CREATE TABLE IF NOT EXISTS carnet.refreshes (
     refreshed_at TIMESTAMP NOT NULL,
-    mode VARCHAR NOT NULL,             -- full | incremental | unchanged
+    mode VARCHAR NOT NULL,             -- full | incremental | unchanged | upgraded (models changed, no new events)
     as_of TIMESTAMP,                   -- NULL: everything the log held
     high_water_event_id BIGINT NOT NULL,  -- the log position the marts reflect
     restated_from DATE,                -- incremental: first day restated for acts
@@ -203,6 +203,13 @@ def _record(warehouse: Path, result: "RefreshResult") -> None:
         conn.close()
 
 
+def _models_changed(ctx, environment) -> bool:
+    """Whether the model files differ from what the environment was built with (a model added,
+    removed or changed, or one of its parents changed)."""
+    deployed = {s.name: s.fingerprint for s in environment.snapshots}
+    return deployed != {s.name: s.fingerprint for s in ctx.snapshots.values()}
+
+
 def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool = False,
             log_position: int | None = None, warehouse: Path | None = None,
             restate: tuple[dt.date, dt.date] | None = None) -> RefreshResult:
@@ -216,6 +223,10 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
     declarations, costs, the month spine, the cost mart) and, for the act models, the months
     those events touch. The caller holds the event-log writer lock: DuckDB cannot open the log
     read-only while another process writes it.
+
+    Model files changed since the last build (a model added or edited) are deployed first: the
+    new and changed models, and what depends on them, are built whole; mode `upgraded` when
+    that is all there was to do.
 
     `restate` (first and last day) adds months to restate whatever the log says, e.g. after a
     tariff or registry correction that changes how old events are priced or placed.
@@ -240,23 +251,34 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
             touched_to = max(touched_to or restate[1], restate[1])
         ctx = load_context()
         try:
-            first_build = ctx.state_reader.get_environment(ENVIRONMENT) is None
+            environment = ctx.state_reader.get_environment(ENVIRONMENT)
+            first_build = environment is None
+            upgraded = not first_build and _models_changed(ctx, environment)
+            if upgraded:
+                # SQLMesh ignores changed model files in a plan that restates: deploy them first
+                # (new and changed models, and what depends on them, are built whole)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ctx.plan(ENVIRONMENT, auto_apply=True, no_prompts=True, skip_tests=True)
+                environment = ctx.state_reader.get_environment(ENVIRONMENT)
+            built = set() if first_build else {_short(s.name) for s in environment.snapshots}
             plan_kwargs = dict(auto_apply=True, no_prompts=True, skip_tests=True)
             if first_build:
                 mode = "full"
             elif since is None:
                 mode = "full"
-                plan_kwargs["restate_models"] = models
+                plan_kwargs["restate_models"] = [m for m in models if m in built]
             elif high_water == since and restate is None:
-                mode = "unchanged"
+                mode = "upgraded" if upgraded else "unchanged"
             else:
                 mode = "incremental"
                 incremental = {n.name for n in nodes if n.kind.startswith("INCREMENTAL")}
-                plan_kwargs["restate_models"] = [m for m in models if m not in incremental or touched_from]
+                restated = [m for m in models if m not in incremental or touched_from]
                 if touched_from:
                     plan_kwargs.update(start=touched_from, end=touched_to)
                 else:  # only declarations or costs arrived: the FULL models are enough
-                    plan_kwargs["restate_models"] = [m for m in models if m not in incremental]
+                    restated = [m for m in models if m not in incremental]
+                plan_kwargs["restate_models"] = [m for m in restated if m in built]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pandas deprecations inside SQLMesh's seed loader
                 ctx.plan(ENVIRONMENT, **plan_kwargs)

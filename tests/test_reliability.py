@@ -27,8 +27,9 @@ def test_ingestion_killed_at_random_points_then_rerun_loses_and_duplicates_nothi
     root, seconds, expected = reference
     assert len(expected["events"]) > 1000 and len(expected["receipts"]) == 24
     rnd = random.Random(20261123)
-    landed = 0
-    for trial in range(8):
+    landed, trial = 0, 0
+    # at least 8 trials; more (up to 16) if kills fell after the end, as on a loaded machine
+    while trial < 8 or (landed < 8 and trial < 16):
         home = tmp_path / f"trial{trial}"
         shutil.copytree(root / "inbox", home / "inbox")
         landed += killed_at_random("ingest", home, seconds, rnd)
@@ -36,7 +37,8 @@ def test_ingestion_killed_at_random_points_then_rerun_loses_and_duplicates_nothi
             landed += killed_at_random("ingest", home, seconds, rnd)
         ingest(home)
         assert log_state(home) == expected, f"trial {trial}"
-    assert landed >= 8  # most of the 12 kills landed mid-run
+        trial += 1
+    assert landed >= 8  # the kills did land mid-run
 
 
 def test_refresh_and_publication_killed_then_rerun_give_the_same_marts_and_a_whole_release(reference, tmp_path):

@@ -260,25 +260,22 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     ctx.plan(ENVIRONMENT, auto_apply=True, no_prompts=True, skip_tests=True)
-                environment = ctx.state_reader.get_environment(ENVIRONMENT)
-            built = set() if first_build else {_short(s.name) for s in environment.snapshots}
             plan_kwargs = dict(auto_apply=True, no_prompts=True, skip_tests=True)
             if first_build:
                 mode = "full"
             elif since is None:
                 mode = "full"
-                plan_kwargs["restate_models"] = [m for m in models if m in built]
+                plan_kwargs["restate_models"] = models
             elif high_water == since and restate is None:
                 mode = "upgraded" if upgraded else "unchanged"
             else:
                 mode = "incremental"
                 incremental = {n.name for n in nodes if n.kind.startswith("INCREMENTAL")}
-                restated = [m for m in models if m not in incremental or touched_from]
+                plan_kwargs["restate_models"] = [m for m in models if m not in incremental or touched_from]
                 if touched_from:
                     plan_kwargs.update(start=touched_from, end=touched_to)
                 else:  # only declarations or costs arrived: the FULL models are enough
-                    restated = [m for m in models if m not in incremental]
-                plan_kwargs["restate_models"] = [m for m in restated if m in built]
+                    plan_kwargs["restate_models"] = [m for m in models if m not in incremental]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pandas deprecations inside SQLMesh's seed loader
                 ctx.plan(ENVIRONMENT, **plan_kwargs)

@@ -12,6 +12,8 @@ from tests.conftest import DECL_HEADER_FR, Home, fr_act, make_nir, write_fr
 
 MARTS = ("marts.activity_monthly", "marts.gp_reattachment_monthly", "marts.cost_per_consultation_monthly",
          "marts.billing_mismatch_monthly")
+PUBLICATION = ("publication.residents_activity_yearly", "publication.residents_reattachment_yearly",
+               "publication.cost_per_consultation_yearly")
 
 
 def _refresh(home: Home, **kw):
@@ -128,8 +130,45 @@ def test_changed_and_added_models_are_deployed_by_the_next_refresh(home, tmp_pat
     assert _refresh(home).mode == "unchanged"
 
 
+
+def test_each_warehouse_is_planned_with_its_own_sqlmesh_versions(home, tmp_path, monkeypatch):
+    """One warehouse upgraded from an older project, another built fresh by the current one: the
+    same snapshots carry other table versions in each. SQLMesh caches snapshots on disk, so with
+    one cache the fresh warehouse's next restatement saw the upgraded one's versions and aborted."""
+    from pipelines.projections import sqlmesh_project
+
+    old = tmp_path / "old_project"
+    for part in ("models", "seeds"):
+        shutil.copytree(PROJECT_ROOT / part, old / part)
+    shutil.copy(PROJECT_ROOT / "config.yaml", old / "config.yaml")
+    costs = old / "models" / "staging" / "stg_costs.sql"  # without its last column: adding it is non-breaking
+    text = costs.read_text()
+    costs.write_text(text.replace("  recorded_at, -- extraction time of the version kept\n  event_id -- position of that"
+                                  " version in the log\n", "  recorded_at -- extraction time of the version kept\n"))
+    assert costs.read_text() != text
+    chalon, _ = _hand_computed_inbox(home)
+    home.ingest()
+    monkeypatch.setattr(sqlmesh_project, "PROJECT_ROOT", old)
+    sqlmesh_project.model_graph.cache_clear()
+    try:
+        assert _refresh(home).mode == "full"
+    finally:
+        monkeypatch.undo()
+        sqlmesh_project.model_graph.cache_clear()
+    assert _refresh(home).mode == "upgraded"  # the cost models keep their tables: versions from the old project
+    fresh = Home(tmp_path / "fresh")
+    _hand_computed_inbox(fresh)
+    fresh.ingest()
+    assert _refresh(fresh).mode == "full"
+    write_fr(fresh.inbox, f"{chalon}__consultations__20240310T020000.csv", [fr_act("A9", nir=make_nir("1850571076123"))])
+    fresh.ingest()
+    nightly = _refresh(fresh)
+    assert nightly.mode == "incremental"
+    assert _mart_snapshot(nightly.warehouse) == _mart_snapshot(_refresh(fresh, full=True).warehouse)
+
 def _mart_snapshot(warehouse):
-    return {t: _rows(warehouse, t) for t in MARTS}
+    """Every mart and publication table (they hold no pseudonyms, so two homes compare)."""
+    return {t: _rows(warehouse, t) for t in MARTS + PUBLICATION}
 
 
 def _split_inbox(src, dst_homes, parts):
@@ -326,8 +365,10 @@ def test_nightly_refresh_recomputes_only_the_months_its_events_touch(tmp_path):
     assert first.mode == "full"
     # Mark a month no nightly extract can touch, straight in the physical table.
     table = _physical_table(first.warehouse, "marts.activity_monthly")
+    yearly = _physical_table(first.warehouse, "publication.residents_activity_yearly")
     conn = duckdb.connect(str(first.warehouse))
     conn.execute(f"UPDATE {table} SET acts_no_show = 999 WHERE month = DATE '2020-06-01'")
+    conn.execute(f"UPDATE {yearly} SET acts_completed = 999 WHERE year = 2020")
     conn.close()
     deliver(after=True)
     home.ingest()
@@ -336,7 +377,12 @@ def test_nightly_refresh_recomputes_only_the_months_its_events_touch(tmp_path):
     assert nightly.restated_from >= dt.date(2024, 11, 1) and nightly.restated_to == dt.date(2024, 12, 31)
     assert {r[8] for r in _rows(nightly.warehouse, "marts.activity_monthly WHERE month = DATE '2020-06-01'")} == {999}
     december = _rows(nightly.warehouse, "marts.activity_monthly WHERE month = DATE '2024-12-01'")
+    # the yearly table recomputes the whole of 2024, and leaves the other years alone
+    assert {r[6] for r in _rows(nightly.warehouse, "publication.residents_activity_yearly WHERE year = 2020")} == {999}
+    year_2024 = _rows(nightly.warehouse, "publication.residents_activity_yearly WHERE year = 2024")
     rebuilt = _refresh(home, full=True)
+    assert _rows(rebuilt.warehouse, "publication.residents_activity_yearly WHERE year = 2024") == year_2024
+    assert 999 not in {r[6] for r in _rows(rebuilt.warehouse, "publication.residents_activity_yearly WHERE year = 2020")}
     assert rebuilt.mode == "full"
     assert _rows(rebuilt.warehouse, "marts.activity_monthly WHERE month = DATE '2024-12-01'") == december
     assert 999 not in {r[8] for r in _rows(rebuilt.warehouse, "marts.activity_monthly WHERE month = DATE '2020-06-01'")}

@@ -175,6 +175,9 @@ def test_a_failing_gate_blocks_publication_and_keeps_the_previous_release(releas
     assert current_manifest(paths)["release_id"] == manifest["release_id"]
     rejected = [p for p in paths.releases.iterdir() if p.name.endswith(".rejected")]
     assert len(rejected) == 1 and (rejected[0] / "data_docs" / "index.html").exists()
+    # Data Docs show every table's validation, not only the last one validated
+    pages = {page.parent.parent.parent.name for page in (rejected[0] / "data_docs" / "validations").rglob("*.html")}
+    assert pages == set(manifest["tables"])
     assert "previous release stays in place" in str(blocked.value)
 
 

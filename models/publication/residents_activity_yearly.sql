@@ -1,8 +1,8 @@
 MODEL (
   name publication.residents_activity_yearly,
-  kind FULL,
+  kind INCREMENTAL_BY_TIME_RANGE (time_column (year, '%Y')),
   grain (department_code, commune_insee, year, age_band, sex, act_type),
-  description 'Completed acts by where patients live, before secrecy: one row per department and commune of residence, year, age band, sex and act type. Counts of acts and of distinct patients. Not published as such: carnet.publication applies statistical secrecy.',
+  description 'Completed acts by where patients live, before secrecy: one row per department and commune of residence, year, age band, sex and act type. Counts of acts and of distinct patients. Incremental by year: a refresh recomputes the whole years its restated days fall in (distinct patients are counted over a whole year). Not published as such: carnet.publication applies statistical secrecy.',
   audits (
     unique_combination_of_columns(columns := (department_code, commune_insee, year, age_band, sex, act_type)),
     not_null(columns := (department_code, commune_insee, year, age_band, sex, act_type)),
@@ -24,4 +24,7 @@ JOIN intermediate.int_ages AS b
   ON b.age = a.age
 WHERE
   a.status = 'completed'
+  /* whole years, as dates: SQLGlot 30.8 folds DATE_TRUNC('year', <timestamp literal>) keeping its time of day */
+  AND a.occurred_at >= DATE_TRUNC('year', CAST(@start_ds AS DATE))
+  AND a.occurred_at < DATE_TRUNC('year', CAST(@end_ds AS DATE)) + INTERVAL 1 YEAR
 GROUP BY ALL

@@ -14,34 +14,44 @@ MODEL (
 SELECT
   business_key AS act_key, -- centre|feed|act id
   centre_id, -- FINESS of the centre
-  payload ->> 'act_id' AS act_id, -- the centre software's id of the act
-  CAST(payload ->> 'occurred_at' AS TIMESTAMP) AS occurred_at, -- when the act took place, local time Europe/Paris
-  payload ->> 'site_code' AS site_code, -- the site (antenna) code
-  payload ->> 'practitioner_rpps' AS practitioner_rpps, -- RPPS of the GP or nurse
-  payload ->> 'patient_pseudonym' AS patient_pseudonym, -- keyed pseudonym of the patient (never a NIR)
-  CAST(payload ->> 'birth_year' AS INT) AS birth_year, -- patient's year of birth
-  payload ->> 'sex' AS sex, -- M | F
-  payload ->> 'residence_insee' AS residence_insee, -- INSEE code of the commune of residence
-  payload ->> 'act_code' AS act_code, -- NGAP code
-  CAST(payload ->> 'amount_eur' AS DECIMAL(18, 2)) AS billed_eur, -- amount billed to the insurance, euros
-  payload ->> 'status' AS status, -- completed | cancelled | no_show
-  CAST(payload ->> 'ald' AS BOOLEAN) AS ald, -- long-term condition
-  CAST(payload ->> 'distance_km' AS DECIMAL(9, 1)) AS distance_km, -- home visits: distance travelled, km (NULL otherwise)
-  payload ->> 'mode' AS mode, -- teleconsultations: video | telephone (NULL otherwise)
+  p.act_id AS act_id, -- the centre software's id of the act
+  CAST(p.occurred_at AS TIMESTAMP) AS occurred_at, -- when the act took place, local time Europe/Paris
+  p.site_code AS site_code, -- the site (antenna) code
+  p.practitioner_rpps AS practitioner_rpps, -- RPPS of the GP or nurse
+  p.patient_pseudonym AS patient_pseudonym, -- keyed pseudonym of the patient (never a NIR)
+  CAST(p.birth_year AS INT) AS birth_year, -- patient's year of birth
+  p.sex AS sex, -- M | F
+  p.residence_insee AS residence_insee, -- INSEE code of the commune of residence
+  p.act_code AS act_code, -- NGAP code
+  CAST(p.amount_eur AS DECIMAL(18, 2)) AS billed_eur, -- amount billed to the insurance, euros
+  p.status AS status, -- completed | cancelled | no_show
+  CAST(p.ald AS BOOLEAN) AS ald, -- long-term condition
+  CAST(p.distance_km AS DECIMAL(9, 1)) AS distance_km, -- home visits: distance travelled, km (NULL otherwise)
+  p.mode AS mode, -- teleconsultations: video | telephone (NULL otherwise)
   recorded_at, -- extraction time of the version kept
   event_id -- position of that version in the log
-FROM events.log.events
+FROM (
+  /* the payload parsed once per row (one ->> per field would parse it again for each) */
+  SELECT
+    business_key, centre_id, recorded_at, event_id,
+    JSON_TRANSFORM(payload, '{"act_id": "VARCHAR", "occurred_at": "VARCHAR", "site_code": "VARCHAR",
+      "practitioner_rpps": "VARCHAR", "patient_pseudonym": "VARCHAR", "birth_year": "VARCHAR", "sex": "VARCHAR",
+      "residence_insee": "VARCHAR", "act_code": "VARCHAR", "amount_eur": "VARCHAR", "status": "VARCHAR",
+      "ald": "VARCHAR", "distance_km": "VARCHAR", "mode": "VARCHAR"}') AS p
+  FROM events.log.events
+  WHERE
+    event_id IN (
+      /* the latest version of every act with a version in the interval (its act time may have moved) */
+      SELECT event_id FROM events.log.events
+      WHERE event_type = @event_type AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
+        AND business_key IN (
+          SELECT business_key FROM events.log.events
+          WHERE event_type = @event_type AND occurred_at BETWEEN @start_ts AND @end_ts
+        )
+      QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
+    )
+    AND occurred_at BETWEEN @start_ts AND @end_ts
+) AS e
 WHERE
-  event_id IN (
-    /* the latest version of every act with a version in the interval (its act time may have moved) */
-    SELECT event_id FROM events.log.events
-    WHERE event_type = @event_type AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
-      AND business_key IN (
-        SELECT business_key FROM events.log.events
-        WHERE event_type = @event_type AND occurred_at BETWEEN @start_ts AND @end_ts
-      )
-    QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
-  )
-  AND occurred_at BETWEEN @start_ts AND @end_ts
   /* patients who objected to the use of their data (right to object) */
-  AND COALESCE(payload ->> 'patient_pseudonym', '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)
+  COALESCE(p.patient_pseudonym, '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)

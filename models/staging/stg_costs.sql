@@ -9,13 +9,19 @@ MODEL (
 SELECT
   business_key AS cost_key, -- centre|month|line
   centre_id, -- FINESS of the centre
-  CAST(payload ->> 'month' AS DATE) AS month, -- first day of the month
-  payload ->> 'line' AS line, -- ledger line (charge or income)
-  CAST(payload ->> 'amount_eur' AS DECIMAL(18, 2)) AS amount_eur, -- euros, positive
+  CAST(p.month AS DATE) AS month, -- first day of the month
+  p.line AS line, -- ledger line (charge or income)
+  CAST(p.amount_eur AS DECIMAL(18, 2)) AS amount_eur, -- euros, positive
   recorded_at, -- extraction time of the version kept
   event_id -- position of that version in the log
-FROM events.log.events
-WHERE
-  event_type = 'cost_booked' AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
-QUALIFY
-  ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
+FROM (
+  /* the payload parsed once per row, as in the other staging models */
+  SELECT
+    business_key, centre_id, recorded_at, event_id,
+    JSON_TRANSFORM(payload, '{"month": "VARCHAR", "line": "VARCHAR", "amount_eur": "VARCHAR"}') AS p
+  FROM events.log.events
+  WHERE
+    event_type = 'cost_booked' AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
+  QUALIFY
+    ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
+) AS e

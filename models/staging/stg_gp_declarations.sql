@@ -9,21 +9,30 @@ MODEL (
 SELECT
   business_key AS declaration_key, -- centre|patient|date|GP
   centre_id, -- FINESS of the centre
-  payload ->> 'patient_pseudonym' AS patient_pseudonym, -- keyed pseudonym of the patient (never a NIR)
-  CAST(payload ->> 'declared_on' AS DATE) AS declared_on, -- date of the declaration
-  payload ->> 'gp_rpps' AS gp_rpps, -- RPPS of the GP declared
-  payload ->> 'previous_situation' AS previous_situation, -- none | other_gp | unknown
-  CAST(payload ->> 'ended_on' AS DATE) AS ended_on, -- end of the declaration, NULL while in force
-  CAST(payload ->> 'ald' AS BOOLEAN) AS ald, -- long-term condition when declaring
-  CAST(payload ->> 'birth_year' AS INT) AS birth_year, -- patient's year of birth
-  payload ->> 'sex' AS sex, -- M | F
-  payload ->> 'residence_insee' AS residence_insee, -- INSEE code of the commune of residence
+  p.patient_pseudonym AS patient_pseudonym, -- keyed pseudonym of the patient (never a NIR)
+  CAST(p.declared_on AS DATE) AS declared_on, -- date of the declaration
+  p.gp_rpps AS gp_rpps, -- RPPS of the GP declared
+  p.previous_situation AS previous_situation, -- none | other_gp | unknown
+  CAST(p.ended_on AS DATE) AS ended_on, -- end of the declaration, NULL while in force
+  CAST(p.ald AS BOOLEAN) AS ald, -- long-term condition when declaring
+  CAST(p.birth_year AS INT) AS birth_year, -- patient's year of birth
+  p.sex AS sex, -- M | F
+  p.residence_insee AS residence_insee, -- INSEE code of the commune of residence
   recorded_at, -- extraction time of the version kept
   event_id -- position of that version in the log
-FROM events.log.events
+FROM (
+  /* the payload parsed once per row (one ->> per field would parse it again for each) */
+  SELECT
+    business_key, centre_id, recorded_at, event_id,
+    JSON_TRANSFORM(payload, '{"patient_pseudonym": "VARCHAR", "declared_on": "VARCHAR", "gp_rpps": "VARCHAR",
+      "previous_situation": "VARCHAR", "ended_on": "VARCHAR", "ald": "VARCHAR", "birth_year": "VARCHAR",
+      "sex": "VARCHAR", "residence_insee": "VARCHAR"}') AS p
+  FROM events.log.events
+  WHERE
+    event_type = 'gp_declared' AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
+  QUALIFY
+    ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
+) AS e
 WHERE
-  event_type = 'gp_declared' AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
   /* patients who objected to the use of their data (right to object) */
-  AND COALESCE(payload ->> 'patient_pseudonym', '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)
-QUALIFY
-  ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
+  COALESCE(p.patient_pseudonym, '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)

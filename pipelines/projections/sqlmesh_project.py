@@ -53,13 +53,20 @@ def _short(fqn: str) -> str:
     return ".".join(parts[-2:]) if parts[0] != "events" else ".".join(parts)
 
 
-_ENV_KEYS = ("CARNET_HOME", "CARNET_AS_OF", "CARNET_LOG_POSITION", "CARNET_WAREHOUSE")
+_ENV_KEYS = ("CARNET_HOME", "CARNET_AS_OF", "CARNET_LOG_POSITION", "CARNET_WAREHOUSE", "CARNET_SQLMESH_CACHE")
+
+
+def cache_dir(warehouse: Path) -> Path:
+    """SQLMesh's cache for one warehouse. It keeps snapshots as that warehouse's state recorded
+    them (versions, change categories): shared between warehouses, one warehouse would be planned
+    with another's table versions (after a model change, SQLMesh aborts the next restatement)."""
+    return warehouse.with_suffix(".sqlmesh-cache")
 
 
 @contextlib.contextmanager
 def sqlmesh_env(paths: CarnetPaths, as_of: dt.datetime | None = None, log_position: int | None = None,
                 warehouse: Path | None = None):
-    values = {"CARNET_HOME": str(paths.home)}
+    values = {"CARNET_HOME": str(paths.home), "CARNET_SQLMESH_CACHE": str(cache_dir(warehouse or paths.warehouse_db))}
     if as_of is not None:
         values["CARNET_AS_OF"] = as_of.isoformat(sep=" ")
     if log_position is not None:

@@ -81,3 +81,12 @@ def test_nightly_refresh_launched_through_graphql_builds_the_marts_and_a_release
         conn.close()
     assert acts > 0 and events and events[-1][0] > 0
     assert (home / "observatory.duckdb").exists() and (home / "releases" / "CURRENT").exists()
+    # every step ran in the run's own process: the imports are paid once per run, not per step
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(home.parent / "dagster"))
+    try:
+        starts = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
+    finally:
+        instance.dispose()
+    assert len(starts) == 5 and len({e.dagster_event.pid for e in starts}) == 1

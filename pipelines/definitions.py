@@ -22,6 +22,6 @@ defs = dg.Definitions(
     sensors=[build_inbox_sensor(ingest_job), incident_sensor],
     resources={"carnet": CarnetResource()},
     # Steps run one after the other anyway (one writer at a time): one process per run imports
-    # Dagster, SQLMesh, Pandera and Great Expectations once instead of once per step (~25 s a night).
+    # Dagster, SQLMesh, Pandera and Great Expectations once, not once per step (10M night: 89 -> 46 s).
     executor=dg.in_process_executor,
 )

@@ -114,21 +114,17 @@ def _gate(tables, *, threshold, previous_rows, docs_dir) -> GateResult:
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
     })
     source = context.data_sources.add_pandas("observatory")
-    definitions, frames = [], {}
+    result = GateResult(success=True)
     for table, expectations in _suites(gx, threshold, previous_rows).items():
-        frames[table] = tables[table].to_pandas()
         batch = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("release")
         suite = context.suites.add(gx.ExpectationSuite(name=f"observatory.{table}"))
         for expectation in expectations:
             suite.add_expectation(expectation)
-        definitions.append(context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"release.{table}", data=batch, suite=suite)))
-    result = GateResult(success=True)
-    for definition in definitions:
-        table = definition.name.removeprefix("release.")
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"release.{table}", data=batch, suite=suite))
         checkpoint = context.checkpoints.add(gx.Checkpoint(
             name=f"gate.{table}", validation_definitions=[definition], result_format="SUMMARY"))
-        run = checkpoint.run(batch_parameters={"dataframe": frames[table]})
+        run = checkpoint.run(batch_parameters={"dataframe": tables[table].to_pandas()})
         for validation in run.run_results.values():
             for r in validation.results:
                 result.expectations += 1

@@ -1,11 +1,13 @@
 """The event log: exactly-once appends, versions, refusals, reconciliation, no NIR anywhere."""
+import datetime as dt
 import re
 
 import dagster as dg
 import pytest
 
+from contracts import CONTRACT_VERSIONS
 from pipelines.identifiers import nir_is_valid
-from tests.conftest import fr_act, make_nir, write_fr
+from tests.conftest import FR_ACT_HEADER, fr_act, make_nir, write_fr
 
 CENTRE = "710000019"
 
@@ -156,3 +158,15 @@ def test_missing_key_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("CARNET_DEMO", raising=False)
     with pytest.raises(ConfigurationError, match="CARNET_PSEUDONYMISATION_KEY"):
         pseudonymisation_key()
+
+
+def test_a_receipt_records_each_file_as_received(home):
+    write_fr(home.inbox, _name("20240306T020000"), [fr_act("A1") + ";x"], header=FR_ACT_HEADER + ";note")
+    write_fr(home.inbox, "not_a_valid_name.csv", [fr_act("A2")])
+    home.ingest()
+    assert home.q("SELECT * EXCLUDE (file_sha256, ingested_at) FROM ingest.receipts ORDER BY file_name") == [
+        (_name("20240306T020000"), CENTRE, "consultations", dt.datetime(2024, 3, 6, 2, 0), "fr_csv", "ingested", None,
+         1, 1, 0, 0, ["note"], CONTRACT_VERSIONS["consultations"]),
+        ("not_a_valid_name.csv", None, None, None, None, "quarantined",
+         "file name 'not_a_valid_name.csv' is not <centre_id>__<feed>__<YYYYMMDDTHHMMSS>.<csv|xlsx>",
+         None, 0, 0, 0, [], None)]

@@ -181,6 +181,21 @@ def test_a_failing_gate_blocks_publication_and_keeps_the_previous_release(releas
     assert "previous release stays in place" in str(blocked.value)
 
 
+
+def test_the_gate_accepts_only_the_age_bands_of_the_seed(release, tmp_path):
+    from pipelines.publication.quality import gate
+
+    paths, _, _, manifest = release
+    tables = read_tables(paths.observatory_db)
+    args = dict(threshold=manifest["secrecy"]["threshold"], previous_rows={})
+    assert gate(tables, docs_dir=tmp_path / "ok", **args).success
+    activity = tables["activity_by_territory"]
+    tables["activity_by_territory"] = activity.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("90+")).otherwise(pl.col("age_band")).alias("age_band"))
+    result = gate(tables, docs_dir=tmp_path / "bad", **args)
+    assert not result.success
+    assert result.failures == ["activity_by_territory: expect_column_values_to_be_in_set age_band (observed 1)"]
+
 def test_a_release_is_rebuilt_byte_for_byte_after_the_log_moved_on(tmp_path, demo_home):
     from pipelines.projections.sqlmesh_project import refresh
 

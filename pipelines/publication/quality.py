@@ -47,6 +47,7 @@ def age_bands() -> list[str]:
 def _suites(gx, threshold: int, previous_rows: dict[str, int]) -> dict[str, list]:
     e = gx.expectations
     small = list(range(1, threshold))
+    bands = age_bands()  # read once: both territorial suites use it
 
     def secrecy(column: str) -> list:
         """Published counts are 0 or threshold+; withheld rows publish nothing."""
@@ -59,7 +60,7 @@ def _suites(gx, threshold: int, previous_rows: dict[str, int]) -> dict[str, list
     def territory() -> list:
         return [e.ExpectColumnValuesToMatchRegex(column="department_code", regex=r"^(\d{2}|2A|2B|9[78]\d)$"),
                 e.ExpectColumnValuesToMatchRegex(column="commune_insee", regex=r"^(\d{5}|2[AB]\d{3})$"),
-                e.ExpectColumnValuesToBeInSet(column="age_band", value_set=age_bands()),
+                e.ExpectColumnValuesToBeInSet(column="age_band", value_set=bands),
                 e.ExpectColumnValuesToBeBetween(column="year", min_value=2000, max_value=2100)]
 
     suites = {

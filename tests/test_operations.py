@@ -115,14 +115,32 @@ def test_one_centre_can_be_ingested_alone_and_an_unknown_centre_is_refused(tmp_p
 
 
 def test_a_file_still_being_written_is_left_for_the_next_run(tmp_path, monkeypatch):
-    from pipelines.ingestion.assets import settled_files
+    from pipelines.ingestion import assets
 
     monkeypatch.setenv("CARNET_DEMO", "1")
     inbox = tmp_path / "inbox"
     old = write_fr(inbox, f"{CHALON}__consultations__20240306T020000.csv", [fr_act("A1")])
     os.utime(old, (time.time() - 60, time.time() - 60))
-    write_fr(inbox, f"{CHALON}__consultations__20240307T020000.csv", [fr_act("A2")])  # just written
-    assert settled_files(inbox, 1.0) == {str(old.relative_to(inbox))}
+    waits, real_sleep = [], time.sleep
+    monkeypatch.setattr(assets.time, "sleep", waits.append)
+    assert assets.settled_files(inbox, 1.0) == {str(old.relative_to(inbox))}
+    assert waits == []  # an inbox dropped earlier costs no wait
+
+    growing = write_fr(inbox, f"{CHALON}__consultations__20240307T020000.csv", [fr_act("A2")])
+
+    def writer_goes_on(seconds):  # the centre's upload still running while we watch
+        waits.append(seconds)
+        with open(growing, "a", encoding="utf-8") as f:
+            f.write("more\n")
+
+    monkeypatch.setattr(assets.time, "sleep", writer_goes_on)
+    assert assets.settled_files(inbox, 1.0) == {str(old.relative_to(inbox))}
+    assert 0 < waits[-1] <= 1.0
+
+    finished = old.parent / f"{CHALON}__consultations__20240308T020000.csv"
+    finished.write_bytes(old.read_bytes())  # written just now, then left alone
+    monkeypatch.setattr(assets.time, "sleep", real_sleep)
+    assert str(finished.relative_to(inbox)) in assets.settled_files(inbox, 0.3)
 
 
 def test_inbox_sensor_asks_for_files_once_their_size_is_stable(tmp_path, monkeypatch):

@@ -35,17 +35,28 @@ def retry_if_transient(context, max_retries: int = 3, first_wait_s: float = 30.0
 class IngestConfig(dg.Config):
     centres: list[str] = []  # only these centres' files (FINESS); empty: every centre
     files: list[str] = []    # only these files (names relative to the inbox), as the inbox sensor asks
-    settle_seconds: Optional[float] = None  # a file whose size changes within this time is left for later
+    settle_seconds: Optional[float] = None  # a file changed within this time is left for later
 
 
 def settled_files(inbox, seconds: float) -> set[str]:
-    """Files untouched for `seconds` before we looked, whose size did not change while we watched."""
-    start = time.time()
-    before = {p: p.stat().st_size for p in inbox_files(inbox)}
-    if seconds > 0:
-        time.sleep(seconds)
-    return {str(p.relative_to(inbox)) for p, size in before.items()
-            if p.exists() and p.stat().st_size == size and p.stat().st_mtime <= start - seconds}
+    """Files untouched for `seconds` (size and modification time unchanged) when we decide.
+    We wait only as long as the youngest file needs: an inbox dropped hours ago costs no wait,
+    and a file still being written is left for the next run."""
+    looked = {p: p.stat() for p in inbox_files(inbox)}
+    youngest = max((st.st_mtime for st in looked.values()), default=0.0)
+    wait = min(seconds, youngest + seconds - time.time())
+    if wait > 0:
+        time.sleep(wait)
+    untouched_since = time.time() - seconds
+    settled = set()
+    for p, before in looked.items():
+        try:
+            now = p.stat()
+        except FileNotFoundError:
+            continue
+        if (now.st_size, now.st_mtime) == (before.st_size, before.st_mtime) and now.st_mtime <= untouched_since:
+            settled.add(str(p.relative_to(inbox)))
+    return settled
 
 
 def _feed_of(path) -> str | None:
@@ -139,6 +150,6 @@ def ingest_inbox_asset(context: dg.AssetExecutionContext, config: IngestConfig, 
                       "quarantined_by_file": dg.MetadataValue.json(dict(sorted(quarantined.items())[:200]))})
     waiting = len(inbox_files(paths.inbox)) - len(ready)
     if waiting:
-        context.log.info(f"{waiting} file(s) still being written (size not stable for {settle}s): left for the next run")
+        context.log.info(f"{waiting} file(s) still being written (changed within the last {settle}s): left for the next run")
     if per_feed.get("unreadable"):
         context.log.warning(f"{len(per_feed['unreadable'])} file(s) with a bad name were quarantined whole")

@@ -103,10 +103,17 @@ def _forget_duckdb_adapters() -> None:
 
 
 def load_context():
+    """A Context for planning and auditing. It does not parse the YAML unit tests (`sqlmesh test`
+    and the test suite run them; every plan here skips them): 0.8 s less per context."""
     from sqlmesh import Context
+    from sqlmesh.core.loader import SqlMeshLoader
+
+    class PlanLoader(SqlMeshLoader):
+        def load_model_tests(self):
+            return []
 
     _forget_duckdb_adapters()
-    return Context(paths=str(PROJECT_ROOT))
+    return Context(paths=str(PROJECT_ROOT), loader=PlanLoader)
 
 
 @lru_cache(maxsize=1)

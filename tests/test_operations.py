@@ -128,10 +128,11 @@ def test_a_file_still_being_written_is_left_for_the_next_run(tmp_path, monkeypat
 
     growing = write_fr(inbox, f"{CHALON}__consultations__20240307T020000.csv", [fr_act("A2")])
 
-    def writer_goes_on(seconds):  # the centre's upload still running while we watch
+    def writer_goes_on(seconds):  # the centre's upload still running while we watch, keeping an old mtime
         waits.append(seconds)
         with open(growing, "a", encoding="utf-8") as f:
             f.write("more\n")
+        os.utime(growing, (time.time() - 60, time.time() - 60))
 
     monkeypatch.setattr(assets.time, "sleep", writer_goes_on)
     assert assets.settled_files(inbox, 1.0) == {str(old.relative_to(inbox))}

@@ -24,6 +24,14 @@ class Vault:
         return {s: self.salts[s] for s in candidates}
 
 
+def assign(p: Pseudonymiser, nirs, vault: Vault, objected=frozenset()) -> tuple[dict[str, str], set[str]]:
+    """The pseudonymiser's answer as {NIR: pseudonym}, checking it holds each NIR once."""
+    lookup, refused = p.assign(nirs, vault.salts_for, objected)
+    mapping = dict(lookup.iter_rows())
+    assert len(mapping) == lookup.height and lookup.columns == ["patient_nir", "patient_pseudonym"]
+    return mapping, refused
+
+
 @pytest.mark.parametrize("key", [b"k" * 16, b"a-longer-operator-key-0123456789", b"x" * 100])
 def test_subject_id_is_hmac_sha256_of_the_nir_whatever_the_key_length(key):
     nir = make_nir()
@@ -32,7 +40,7 @@ def test_subject_id_is_hmac_sha256_of_the_nir_whatever_the_key_length(key):
 
 def test_pseudonym_is_the_salted_hmac_of_the_subject_id():
     vault, p, nir = Vault(), Pseudonymiser(b"k" * 16), make_nir()
-    mapping, refused = p.assign([nir, nir], vault.salts_for)
+    mapping, refused = assign(p, [nir, nir], vault)
     subject = p.subject_id(nir)
     expected = hmac.new(bytes.fromhex(vault.salts[subject]), subject.encode(), hashlib.sha256).hexdigest()
     assert mapping == {nir: expected[:PSEUDONYM_CHARS]} and refused == set()
@@ -41,12 +49,12 @@ def test_pseudonym_is_the_salted_hmac_of_the_subject_id():
 def test_a_patient_who_objected_gets_no_pseudonym_and_no_salt_even_when_remembered():
     vault, p = Vault(), Pseudonymiser(b"k" * 16)
     alice, bob = make_nir("2900175056123"), make_nir("1850571076123")
-    p.assign([alice, bob], vault.salts_for)           # both remembered by the process
+    assign(p, [alice, bob], vault)           # both remembered by the process
     vault.salts.clear()
-    mapping, refused = p.assign([alice, bob], vault.salts_for, objected={p.subject_id(alice)})
+    mapping, refused = assign(p, [alice, bob], vault, {p.subject_id(alice)})
     assert refused == {alice} and set(mapping) == {bob}
     fresh = Pseudonymiser(b"k" * 16)
-    mapping, refused = fresh.assign([alice], vault.salts_for, objected={fresh.subject_id(alice)})
+    mapping, refused = assign(fresh, [alice], vault, {fresh.subject_id(alice)})
     assert mapping == {} and refused == {alice} and fresh.subject_id(alice) not in vault.salts
 
 
@@ -54,11 +62,25 @@ def test_the_cache_is_bounded_and_forgetting_it_changes_no_pseudonym(monkeypatch
     monkeypatch.setattr(pseudonyms, "CACHE_LIMIT", 3)
     vault, p = Vault(), Pseudonymiser(b"k" * 16)
     nirs = [make_nir(f"18505710761{i:02d}") for i in range(8)]
-    first, _ = p.assign(nirs[:2], vault.salts_for)
-    second, _ = p.assign(nirs, vault.salts_for)
-    assert len(p._cache) <= 6 and {n: second[n] for n in first} == first
-    again, _ = Pseudonymiser(b"k" * 16).assign(nirs, vault.salts_for)
+    first, _ = assign(p, nirs[:2], vault)
+    second, _ = assign(p, nirs, vault)
+    assert p._cache.height <= 3 and {n: second[n] for n in first} == first
+    again, _ = assign(Pseudonymiser(b"k" * 16), nirs, vault)
     assert again == second
+
+
+def test_a_full_cache_forgets_its_oldest_patients_first_and_asks_the_vault_again(monkeypatch):
+    monkeypatch.setattr(pseudonyms, "CACHE_LIMIT", 4)
+    vault, p = Vault(), Pseudonymiser(b"k" * 16)
+    nirs = [make_nir(f"18505710761{i:02d}") for i in range(6)]
+    first, _ = assign(p, nirs[:4], vault)      # full
+    assign(p, nirs[4:5], vault)                # over the limit: the newest half is kept
+    assert p._cache.get_column("patient_nir").to_list() == nirs[3:5]
+    calls = vault.calls
+    again, _ = assign(p, nirs[3:5], vault)     # remembered: no trip to the vault
+    assert vault.calls == calls and again[nirs[3]] == first[nirs[3]]
+    back, _ = assign(p, nirs[:1], vault)       # forgotten: the vault gives the same salt back
+    assert vault.calls == calls + 1 and back == {nirs[0]: first[nirs[0]]}
 
 
 def test_duckdb_memory_limit_is_read_at_run_time_and_checked(tmp_path, monkeypatch):

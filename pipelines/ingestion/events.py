@@ -5,8 +5,7 @@ import polars as pl
 
 from pipelines.feeds import ACT_FEEDS, EVENT_TYPES
 from pipelines.inbox.readers import LINE
-
-PSEUDONYM = "patient_pseudonym"
+from pipelines.pseudonyms import PSEUDONYM
 
 _SQL_TYPES = {
     "act_id": "VARCHAR", "feed": "VARCHAR", "occurred_at": "TIMESTAMP", "site_code": "VARCHAR",

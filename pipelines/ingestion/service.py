@@ -159,11 +159,8 @@ def pseudonyms_of(frames: Iterable[pl.DataFrame], pseudonymiser: Pseudonymiser,
                   event_log: EventLog) -> tuple[pl.DataFrame, set[str]]:
     """One trip to the vault for a batch: (NIR → pseudonym lookup, NIRs of patients who objected)."""
     columns = [f.get_column("patient_nir") for f in frames if "patient_nir" in f.columns and f.height]
-    nirs = pl.concat(columns).unique().to_list() if columns else []
-    mapping, refused = pseudonymiser.assign(nirs, event_log.salts_for, event_log.objections() if nirs else set())
-    lookup = pl.DataFrame({"patient_nir": list(mapping), PSEUDONYM: list(mapping.values())},
-                          schema={"patient_nir": pl.Utf8, PSEUDONYM: pl.Utf8})
-    return lookup, refused
+    nirs = pl.concat(columns) if columns else pl.Series("patient_nir", [], dtype=pl.Utf8)
+    return pseudonymiser.assign(nirs, event_log.salts_for, event_log.objections() if nirs.len() else set())
 
 
 def pseudonymise(valid: pl.DataFrame, lookup: pl.DataFrame) -> pl.DataFrame:

@@ -116,6 +116,31 @@ def test_events_per_key_have_one_head(demo_home):
     assert home.q("SELECT count(DISTINCT business_key) = (SELECT count(*) FROM log.heads) FROM log.events") == [(True,)]
 
 
+FOLD_OF_THE_LOG = """
+    SELECT business_key, event_id, recorded_at, payload_hash FROM log.events
+    QUALIFY row_number() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1"""
+
+
+def test_heads_kept_across_small_batches_are_the_fold_of_the_log(demo_home, tmp_path):
+    from tests.conftest import Home
+
+    def run(batch_rows):
+        h = Home(tmp_path / f"h{batch_rows}")
+        h.inbox = demo_home[0].inbox
+        h.ingest(batch_rows=batch_rows)
+        heads = h.q("SELECT business_key, event_id, recorded_at, payload_hash FROM log.heads ORDER BY 1")
+        assert heads == h.q(f"{FOLD_OF_THE_LOG} ORDER BY 1")
+        versioned = h.q("SELECT count(*) FROM (SELECT business_key FROM log.events GROUP BY 1 HAVING count(*) > 1)")
+        # business keys of declarations hold pseudonyms, which differ between vaults: compare event ids
+        out = h.q("SELECT event_id, recorded_at FROM log.heads ORDER BY 1"), versioned
+        h.conn.close()
+        return out
+
+    small, versioned = run(500)  # dozens of batches: later versions replace heads stored by earlier batches
+    assert versioned[0][0] > 100
+    assert small == run(1_000_000)[0]
+
+
 # A NIR standing alone (not inside a longer run of hex or digits, as in a SHA-256 or pseudonym).
 NIR_LIKE = re.compile(rb"(?<![0-9A-Za-z])[1-478][0-9]{4}(?:[0-9]{2}|2[AB])[0-9]{8}(?![0-9A-Za-z])")
 

@@ -292,7 +292,7 @@ class EventLog:
                 FROM staged st JOIN batch_files f USING (file_seq)
                 WINDOW k AS (PARTITION BY st.business_key ORDER BY f.recorded_at, st.file_seq)
             )
-            SELECT w.*, h.recorded_at AS head_at, h.payload_hash AS head_hash,
+            SELECT w.*, h.recorded_at AS head_at, h.payload_hash AS head_hash, h.rowid AS head_row,
                    NULL::TIMESTAMP AS late_at, NULL::VARCHAR AS late_hash, NULL::BOOLEAN AS is_new
             FROM w LEFT JOIN log.heads h USING (business_key)""")
         # 2. a late row (older than the head) is compared with the log's version at its own time
@@ -328,15 +328,18 @@ class EventLog:
             FROM classified c JOIN staged st ON st.rowid = c.staged_row JOIN batch_files f ON f.file_seq = c.file_seq
             WHERE c.is_new
             ORDER BY event_id""", [base, now])
-        # 4. the heads: one row per key, replaced when a newer version arrived
+        # 4. the heads: one row per key, replaced when a newer version arrived. The heads the batch
+        #    met were found in step 1 (`head_row`): deleting by row id spares a scan of every head.
+        #    Row ids hold within the caller's transaction (no checkpoint can move them before the commit).
         self.conn.execute("""
             CREATE OR REPLACE TEMP TABLE new_heads AS
-            SELECT business_key, event_id, recorded_at, payload_hash FROM log.events
-            WHERE event_id > ?
-            QUALIFY row_number() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1""",
-                          [base])
-        self.conn.execute("""
-            DELETE FROM new_heads n USING log.heads h
-            WHERE h.business_key = n.business_key AND h.recorded_at > n.recorded_at""")
-        self.conn.execute("DELETE FROM log.heads h USING new_heads n WHERE h.business_key = n.business_key")
-        self.conn.execute("INSERT INTO log.heads SELECT * FROM new_heads; DROP TABLE new_heads")
+            SELECT e.business_key, e.event_id, e.recorded_at, e.payload_hash, k.head_row
+            FROM (SELECT business_key, event_id, recorded_at, payload_hash FROM log.events
+                  WHERE event_id > ?
+                  QUALIFY row_number() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1) e
+            JOIN (SELECT DISTINCT business_key, head_at, head_row FROM classified WHERE is_new) k USING (business_key)
+            WHERE k.head_at IS NULL OR k.head_at <= e.recorded_at""", [base])
+        self.conn.execute(
+            "DELETE FROM log.heads WHERE rowid IN (SELECT head_row FROM new_heads WHERE head_row IS NOT NULL)")
+        self.conn.execute("INSERT INTO log.heads SELECT business_key, event_id, recorded_at, payload_hash "
+                          "FROM new_heads; DROP TABLE new_heads")

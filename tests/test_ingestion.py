@@ -7,7 +7,7 @@ import pytest
 
 from contracts import CONTRACT_VERSIONS
 from pipelines.identifiers import nir_is_valid
-from tests.conftest import FR_ACT_HEADER, fr_act, make_nir, write_fr
+from tests.conftest import FR_ACT_HEADER, Home, fr_act, make_nir, write_fr
 
 CENTRE = "710000019"
 
@@ -60,8 +60,6 @@ def test_a_late_older_extract_does_not_override_a_newer_version(home):
 
 
 def test_batches_split_anywhere_give_the_same_log(tmp_path):
-    from tests.conftest import Home
-
     def run(batch_rows):
         h = Home(tmp_path / f"h{batch_rows}")
         write_fr(h.inbox, _name("20240306T020000"), [fr_act("A1"), fr_act("A2")])
@@ -122,8 +120,6 @@ FOLD_OF_THE_LOG = """
 
 
 def test_heads_kept_across_small_batches_are_the_fold_of_the_log(demo_home, tmp_path):
-    from tests.conftest import Home
-
     def run(batch_rows):
         h = Home(tmp_path / f"h{batch_rows}")
         h.inbox = demo_home[0].inbox

@@ -137,6 +137,25 @@ def test_heads_kept_across_small_batches_are_the_fold_of_the_log(demo_home, tmp_
     assert small == run(1_000_000)[0]
 
 
+def test_heads_stay_the_fold_of_the_log_when_older_extracts_arrive_late(demo_home, tmp_path):
+    stamps = sorted(m[1] for p in demo_home[0].inbox.rglob("*") if (m := re.search(r"__(\d{8}T\d{6})\.", p.name)))
+    cut = stamps[len(stamps) // 2]
+
+    def newer_half(path):
+        m = re.search(r"__(\d{8}T\d{6})\.", path.name)
+        return m is not None and m[1] >= cut
+
+    h = Home(tmp_path / "late")
+    h.inbox = demo_home[0].inbox
+    h.ingest(batch_rows=500, only=newer_half)
+    h.ingest(batch_rows=500)  # the older half: versions older than the heads already stored
+    late = h.q("""SELECT count(*) FROM log.events e JOIN log.heads h USING (business_key)
+                  WHERE e.event_id > h.event_id AND e.recorded_at < h.recorded_at""")
+    assert late[0][0] > 100
+    assert h.q("SELECT * FROM log.heads ORDER BY 1") == h.q(f"{FOLD_OF_THE_LOG} ORDER BY 1")
+    h.conn.close()
+
+
 # A NIR standing alone (not inside a longer run of hex or digits, as in a SHA-256 or pseudonym).
 NIR_LIKE = re.compile(rb"(?<![0-9A-Za-z])[1-478][0-9]{4}(?:[0-9]{2}|2[AB])[0-9]{8}(?![0-9A-Za-z])")
 

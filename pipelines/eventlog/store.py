@@ -107,15 +107,16 @@ class EventLog:
                             schema={"subject_id": pl.Utf8, "salt": pl.Utf8})
         self.conn.register("cand_salts", cand.to_arrow())
         try:
-            self.conn.execute(
+            salts = dict(self.conn.execute(
                 "INSERT INTO vault.patient_keys SELECT subject_id, salt, now()::TIMESTAMP FROM cand_salts "
-                "ON CONFLICT DO NOTHING")
-            rows = self.conn.execute(
-                "SELECT k.subject_id, k.salt FROM vault.patient_keys k JOIN cand_salts c USING (subject_id)"
-            ).fetchall()
+                "ON CONFLICT DO NOTHING RETURNING subject_id, salt").fetchall())
+            if len(salts) < cand.height:  # some were in the vault already: read theirs (a scan of the vault)
+                salts.update(self.conn.execute(
+                    "SELECT k.subject_id, k.salt FROM vault.patient_keys k JOIN cand_salts c USING (subject_id)"
+                ).fetchall())
         finally:
             self.conn.unregister("cand_salts")
-        return dict(rows)
+        return salts
 
     def objections(self) -> set[str]:
         """Subject ids of every patient who objected (a short list, read once per batch)."""

@@ -74,6 +74,32 @@ def test_batches_split_anywhere_give_the_same_log(tmp_path):
     assert run(1) == run(10_000)
 
 
+
+def test_files_are_read_ahead_in_order_within_a_byte_budget(tmp_path):
+    """Memory stays bounded whatever the files' sizes: beyond the file handed over, the read-ahead
+    holds files up to the budget in bytes (or one file, when it alone is larger)."""
+    from pipelines.ingestion.service import _read_ahead
+
+    sizes = [100] * 6 + [1000] + [100] * 5
+    paths = [tmp_path / f"f{i:02d}" for i in range(len(sizes))]
+    for path, size in zip(paths, sizes):
+        path.write_bytes(b"x" * size)
+    pulled = []
+
+    def listing():
+        for path in paths:
+            pulled.append(path)  # a path is pulled when its load is submitted
+            yield path
+
+    loaded = []
+    ahead = []
+    for i, path in enumerate(_read_ahead(listing(), lambda p: loaded.append(p) or p, budget=250)):
+        assert path == paths[i]
+        ahead.append([sizes[paths.index(p)] for p in pulled[i + 1:]])
+    assert ahead == ([[100, 100]] * 4 + [[100, 1000], [1000], [100]]   # the large file waits alone
+                     + [[100, 100]] * 3 + [[100], []])
+    assert sorted(loaded) == paths
+
 def test_a_file_lands_whole_or_not_at_all(home, monkeypatch):
     from pipelines.eventlog import store
 

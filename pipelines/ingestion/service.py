@@ -216,23 +216,32 @@ def store(prepared: list[Prepared], event_log: EventLog, pseudonymiser: Pseudony
     return receipts
 
 
-READ_AHEAD = 4  # files read and parsed ahead of the one being judged: bounds memory
+# Bytes of files read and parsed ahead of the writer. About one batch's worth (~100 bytes a row):
+# while one batch is judged and stored, the two threads parse the next, instead of stopping after
+# a few files. A budget in bytes, not files, also bounds memory when files are large.
+READ_AHEAD_BYTES = 64 * 2**20
 
 
-def _read_ahead(paths: Iterable[Path], load: Callable[[Path], tuple]) -> Iterator[tuple]:
-    """`load(path)` for each path, in order, computed by two threads a few files ahead.
+def _read_ahead(paths: Iterable[Path], load: Callable[[Path], tuple],
+                budget: int = READ_AHEAD_BYTES) -> Iterator[tuple]:
+    """`load(path)` for each path, in order, computed by two threads up to `budget` bytes ahead.
 
     Reading and parsing (Polars releases the GIL) then overlap with the batch being stored
-    (DuckDB releases it too); only the window's files are held in memory.
+    (DuckDB releases it too); only the window's files (at least one) are held in memory.
     """
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="carnet-read") as pool:
         window: deque = deque()
+        held = 0
         for path in paths:
-            window.append(pool.submit(load, path))
-            if len(window) > READ_AHEAD:
-                yield window.popleft().result()
+            size = path.stat().st_size
+            window.append((pool.submit(load, path), size))
+            held += size
+            while len(window) > 1 and held > budget:
+                future, size = window.popleft()
+                held -= size
+                yield future.result()
         while window:
-            yield window.popleft().result()
+            yield window.popleft()[0].result()
 
 
 def ingest_inbox(inbox: Path, event_log: EventLog, registry: Registry, pseudonymiser: Pseudonymiser,

@@ -107,16 +107,15 @@ class EventLog:
                             schema={"subject_id": pl.Utf8, "salt": pl.Utf8})
         self.conn.register("cand_salts", cand.to_arrow())
         try:
-            salts = dict(self.conn.execute(
+            self.conn.execute(
                 "INSERT INTO vault.patient_keys SELECT subject_id, salt, now()::TIMESTAMP FROM cand_salts "
-                "ON CONFLICT DO NOTHING RETURNING subject_id, salt").fetchall())
-            if len(salts) < cand.height:  # some were in the vault already: read theirs (a scan of the vault)
-                salts.update(self.conn.execute(
-                    "SELECT k.subject_id, k.salt FROM vault.patient_keys k JOIN cand_salts c USING (subject_id)"
-                ).fetchall())
+                "ON CONFLICT DO NOTHING")
+            rows = self.conn.execute(
+                "SELECT k.subject_id, k.salt FROM vault.patient_keys k JOIN cand_salts c USING (subject_id)"
+            ).fetchall()
         finally:
             self.conn.unregister("cand_salts")
-        return salts
+        return dict(rows)
 
     def objections(self) -> set[str]:
         """Subject ids of every patient who objected (a short list, read once per batch)."""
@@ -320,8 +319,8 @@ class EventLog:
                         CASE WHEN prev_at IS NOT NULL AND (late_at IS NULL OR prev_at >= late_at)
                              THEN prev_hash ELSE late_hash END
                 END <> payload_hash, TRUE)""")
-        # 4. the new versions get their event ids on narrow columns (sorting the payloads with them
-        #    cost ~0.5 s a batch), then are appended in that order
+        # 4. the new versions get their event ids on narrow columns, so the sort that numbers them
+        #    carries no payloads; they are then appended in that order
         base = self.conn.execute("SELECT coalesce(max(event_id), 0) FROM log.events").fetchone()[0]
         self.conn.execute("""
             CREATE OR REPLACE TEMP TABLE appended AS

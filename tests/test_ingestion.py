@@ -74,7 +74,6 @@ def test_batches_split_anywhere_give_the_same_log(tmp_path):
     assert run(1) == run(10_000)
 
 
-
 def test_files_are_read_ahead_in_order_within_a_byte_budget(tmp_path):
     """Memory stays bounded whatever the files' sizes: beyond the file handed over, the read-ahead
     holds files up to the budget in bytes (or one file, when it alone is larger)."""
@@ -99,6 +98,7 @@ def test_files_are_read_ahead_in_order_within_a_byte_budget(tmp_path):
     assert ahead == ([[100, 100]] * 4 + [[100, 1000], [1000], [100]]   # the large file waits alone
                      + [[100, 100]] * 3 + [[100], []])
     assert sorted(loaded) == paths
+
 
 def test_a_file_lands_whole_or_not_at_all(home, monkeypatch):
     from pipelines.eventlog import store

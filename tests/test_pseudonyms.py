@@ -83,7 +83,6 @@ def test_a_full_cache_forgets_its_oldest_patients_first_and_asks_the_vault_again
     assert vault.calls == calls + 1 and back == {nirs[0]: first[nirs[0]]}
 
 
-
 def test_the_vault_keeps_a_subjects_first_salt_and_returns_it_with_the_new_ones(tmp_path):
     from pipelines.eventlog.store import EventLog, connect
 
@@ -93,11 +92,12 @@ def test_the_vault_keeps_a_subjects_first_salt_and_returns_it_with_the_new_ones(
         # s1 is stored: its first salt wins over the new candidate; s2 and s3 are new
         assert log.salts_for({"s2": "bb" * 16, "s1": "cc" * 16, "s3": "dd" * 16}) == {
             "s1": "aa" * 16, "s2": "bb" * 16, "s3": "dd" * 16}
-        assert log.salts_for({"s3": "ee" * 16}) == {"s3": "dd" * 16}  # only stored ones
+        assert log.salts_for({"s3": "ee" * 16}) == {"s3": "dd" * 16}  # every candidate stored already
         assert log.conn.execute("SELECT subject_id, salt FROM vault.patient_keys ORDER BY 1").fetchall() == [
             ("s1", "aa" * 16), ("s2", "bb" * 16), ("s3", "dd" * 16)]
     finally:
         log.conn.close()
+
 
 def test_duckdb_memory_limit_is_read_at_run_time_and_checked(tmp_path, monkeypatch):
     paths = carnet_paths(tmp_path)

@@ -218,7 +218,7 @@ def test_dagster_ingestion_asset_materialises(tmp_path, monkeypatch):
     monkeypatch.setenv("CARNET_DEMO", "1")
     monkeypatch.setenv("CARNET_INBOX_SETTLE_SECONDS", "0")  # the file was written just now, and is complete
     write_fr(tmp_path / "inbox", _name("20240306T020000"), [fr_act("A1"), fr_act("A2", site="XXXX")])
-    result = defs.get_job_def("ingest_job").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    result = defs.resolve_job_def("ingest_job").execute_in_process(instance=dg.DagsterInstance.ephemeral())
     assert result.success
     md = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert md["consultation_recorded"]["rows_appended"].value == 1

@@ -148,7 +148,7 @@ def test_inbox_sensor_asks_for_files_once_their_size_is_stable(tmp_path, monkeyp
     from pipelines.definitions import defs
 
     monkeypatch.setenv("CARNET_HOME", str(tmp_path))
-    sensor = defs.get_sensor_def("inbox_sensor")
+    sensor = defs.resolve_sensor_def("inbox_sensor")
     inbox = tmp_path / "inbox"
     first = write_fr(inbox, f"{CHALON}__consultations__20240306T020000.csv", [fr_act("A1")])
     tick = sensor.evaluate_tick(dg.build_sensor_context())

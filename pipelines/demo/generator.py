@@ -14,6 +14,7 @@ import calendar
 import datetime as dt
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -350,7 +351,7 @@ class _Writer:
             names = list(reversed(names)) + ["booking_channel"]
         self.header = names
 
-    def write(self, path: Path, rows: list[dict], raw_lines: dict[int, bytes] | None = None) -> None:
+    def write(self, path: Path, rows: Iterable[dict], raw_lines: dict[int, bytes] | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if self.dialect == "xlsx":
             self._write_xlsx(path, rows)
@@ -376,7 +377,7 @@ class _Writer:
             if buf:
                 fh.write((eol.join(buf) + eol).encode(enc))
 
-    def _write_xlsx(self, path: Path, rows: list[dict]) -> None:
+    def _write_xlsx(self, path: Path, rows: Iterable[dict]) -> None:
         import xlsxwriter
 
         wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False})
@@ -627,30 +628,30 @@ class Generator:
         name = f"{centre.centre_id}__{feed}__{extracted_at:%Y%m%dT%H%M%S}.{centre.extension}"
         return self.out / centre.centre_id / name
 
-    def _inject(self, w: _Writer, rows: list[dict], bad: list[tuple[dict | bytes, str]], rng,
+    def _inject(self, w: _Writer, rows: Iterable[dict], n_rows: int, bad: list[tuple[dict | bytes, str]], rng,
                 path: Path) -> None:
-        """Insert bad rows at random places; record their lines in the manifest."""
-        positions = sorted(rng.choice(len(rows) + len(bad), len(bad), replace=False).tolist()) if bad else []
-        out: list = []
-        raw_lines: dict[int, bytes] = {}
-        records = []
-        it = iter(rows)
-        bad_iter = iter(bad)
-        pos_set = set(positions)
-        for k in range(len(rows) + len(bad)):
-            if k in pos_set:
-                content, defect = next(bad_iter)
-                if isinstance(content, bytes):
-                    raw_lines[k] = content
-                    out.append({})
+        """Insert bad rows at random places as the rows stream to the file; record their lines in the manifest.
+
+        `rows` may be lazy: a year of one centre's acts is ~1.2M rows at 50M acts, too many to hold as dicts.
+        """
+        total = n_rows + len(bad)
+        positions = sorted(rng.choice(total, len(bad), replace=False).tolist()) if bad else []
+        placed = dict(zip(positions, bad))
+        raw_lines = {k: content for k, (content, _) in placed.items() if isinstance(content, bytes)}
+        records = [(k + 2, defect, _RULE[defect]) for k, (_, defect) in placed.items()]
+
+        def merged() -> Iterator[dict]:
+            it = iter(rows)
+            for k in range(total):
+                if k in placed:
+                    content = placed[k][0]
+                    yield {} if isinstance(content, bytes) else content
                 else:
-                    out.append(content)
-                records.append((k + 2, defect, _RULE[defect]))
-            else:
-                out.append(next(it))
-        w.write(path, out, raw_lines)
-        self.manifest.files[path.name] = FileRecord(len(out), records)
-        self.rows_written += len(out)
+                    yield next(it)
+
+        w.write(path, merged(), raw_lines)
+        self.manifest.files[path.name] = FileRecord(total, records)
+        self.rows_written += total
 
     def _bad_act(self, w: _Writer, gen: _CentreGen, acts: Acts, i: int, defect: str, act_id: str, rng):
         row = self._act_row(w, gen, acts, i, "completed", act_id)
@@ -686,17 +687,19 @@ class Generator:
         rng = gen.rng
         day = acts.time.astype("datetime64[D]")
         prefix = {"consultations": "C", "home_visits": "V", "teleconsultations": "T"}[acts.feed]
-        ids = [f"{prefix}{k:08d}" if c.dialect != "platform_csv" else f"{c.centre_id[-4:]}-{prefix}-{k:08d}"
-               for k in range(1, len(acts.time) + 1)]
+        id_format = f"{prefix}{{:08d}}" if c.dialect != "platform_csv" else f"{c.centre_id[-4:]}-{prefix}-{{:08d}}"
         bad_seq = 0
         for win in gen.windows:
-            lo, hi = np.searchsorted(day, np.datetime64(win.start)), np.searchsorted(day, np.datetime64(win.end), "right")
+            lo = int(np.searchsorted(day, np.datetime64(win.start)))
+            hi = int(np.searchsorted(day, np.datetime64(win.end), "right"))
             if hi <= lo:
                 continue
             when = np.datetime64(win.extracted_at, "s")
             status = np.where(acts.change[lo:hi] <= when, acts.final[lo:hi], acts.initial[lo:hi])
-            rows = [self._act_row(w, gen, acts, i, str(status[i - lo]), ids[i]) for i in range(lo, hi)]
-            n_bad = int(rng.binomial(len(rows), cal.BAD_ROW_RATE))
+            # Formatted as they are written: _act_row draws nothing from rng, so the file is the same.
+            rows = (self._act_row(w, gen, acts, i, str(status[i - lo]), id_format.format(i + 1))
+                    for i in range(lo, hi))
+            n_bad = int(rng.binomial(hi - lo, cal.BAD_ROW_RATE))
             defects = _ACT_DEFECTS[c.dialect]
             bad = []
             for _ in range(n_bad):
@@ -704,7 +707,7 @@ class Generator:
                 defect = defects[int(rng.integers(0, len(defects)))]
                 i = int(rng.integers(lo, hi))
                 bad.append(self._bad_act(w, gen, acts, i, defect, f"X{prefix}{bad_seq:07d}", rng))
-            self._inject(w, rows, bad, rng, self._file_path(c, acts.feed, win.extracted_at))
+            self._inject(w, rows, hi - lo, bad, rng, self._file_path(c, acts.feed, win.extracted_at))
 
     def _write_declarations(self, gen: _CentreGen, d: Declarations) -> None:
         c = gen.centre
@@ -752,7 +755,7 @@ class Generator:
                     else:
                         src["declared_on"] = "2023-02-30"
                     bad.append((src, "impossible_date"))
-            self._inject(w, rows, bad, rng, self._file_path(c, "gp_declarations", win.extracted_at))
+            self._inject(w, rows, len(rows), bad, rng, self._file_path(c, "gp_declarations", win.extracted_at))
 
     def _write_costs(self, gen: _CentreGen) -> None:
         c = gen.centre
@@ -785,7 +788,7 @@ class Generator:
                 src = dict(rows[0])
                 src["poste" if fr else "line"] = "divers"
                 bad.append((src, "unknown_cost_line"))
-            self._inject(w, rows, bad, rng, self._file_path(c, "costs", win.extracted_at))
+            self._inject(w, rows, len(rows), bad, rng, self._file_path(c, "costs", win.extracted_at))
 
     # -- unreadable files -------------------------------------------------------------------
 

@@ -647,7 +647,12 @@ class Generator:
                     content = placed[k][0]
                     yield {} if isinstance(content, bytes) else content
                 else:
-                    yield next(it)
+                    row = next(it, None)
+                    if row is None:
+                        raise ValueError(f"{path.name}: {n_rows} rows announced, fewer given")
+                    yield row
+            if next(it, None) is not None:
+                raise ValueError(f"{path.name}: {n_rows} rows announced, more given")
 
         w.write(path, merged(), raw_lines)
         self.manifest.files[path.name] = FileRecord(total, records)

@@ -24,12 +24,15 @@ DIGIT_RUN = re.compile(rb"[0-9AB]{13,}")
 
 
 def _strings_in_duckdb(path) -> list[str]:
-    """Every text value of every table and column of a DuckDB file (compressed on disk, so bytes won't do)."""
+    """Every text value of every table and column of a DuckDB file (compressed on disk, so bytes won't do),
+    and the text of its views. A view holds no values: the warehouse's act staging views read the
+    event log's file, whose own tables this scan reads when it reaches that file."""
     conn = duckdb.connect(str(path), read_only=True)
     try:
-        out = []
-        columns = conn.execute("SELECT database_name, schema_name, table_name, column_name FROM duckdb_columns() "
-                               "WHERE data_type IN ('VARCHAR', 'JSON') AND NOT internal").fetchall()
+        out = [v for (v,) in conn.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall()]
+        columns = conn.execute("SELECT c.database_name, c.schema_name, c.table_name, c.column_name "
+                               "FROM duckdb_columns() c JOIN duckdb_tables() t USING (table_oid) "
+                               "WHERE c.data_type IN ('VARCHAR', 'JSON') AND NOT c.internal").fetchall()
         for db, schema, table, column in columns:
             out += [v for (v,) in conn.execute(
                 f'SELECT DISTINCT CAST("{column}" AS VARCHAR) FROM "{db}"."{schema}"."{table}" '

@@ -7,9 +7,8 @@ MODEL (
 
 WITH horizon AS (
   SELECT max(m) AS last_month FROM (
-    SELECT max(CAST(date_trunc('month', occurred_at) AS DATE)) AS m FROM staging.stg_consultations
-    UNION ALL SELECT max(CAST(date_trunc('month', occurred_at) AS DATE)) FROM staging.stg_home_visits
-    UNION ALL SELECT max(CAST(date_trunc('month', occurred_at) AS DATE)) FROM staging.stg_teleconsultations
+    /* the acts' stored copy (their staging models are views over the log's JSON) */
+    SELECT max(month) AS m FROM intermediate.int_acts
     UNION ALL SELECT max(CAST(date_trunc('month', declared_on) AS DATE)) FROM staging.stg_gp_declarations
     UNION ALL SELECT max(month) FROM staging.stg_costs
   )

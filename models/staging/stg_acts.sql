@@ -5,17 +5,16 @@ MODEL (
     (feed := home_visits, event_type := 'home_visit_recorded'),
     (feed := teleconsultations, event_type := 'teleconsultation_recorded')
   ),
-  kind INCREMENTAL_BY_TIME_RANGE (time_column occurred_at),
+  kind VIEW,
   grain act_key,
-  description 'One row per act of the @{feed} feed (centre, act id): the latest version (by recorded time) recorded on or before the as-of time. Renamed and typed, nothing else. Incremental by act time: a refresh restates only the days its new events touch.',
-  audits (unique_values(columns := (act_key)), not_null(columns := (act_key, centre_id, occurred_at, status)))
+  description 'One row per act of the @{feed} feed (centre, act id): the latest version (by recorded time) recorded on or before the as-of time. Renamed and typed, nothing else. A view: intermediate.int_acts is the one copy of the acts (its audits check this grain), and its act-time filter reaches the log through this view, so a refresh reads only the days it restates.'
 );
 
 SELECT
   business_key AS act_key, -- centre|feed|act id
   centre_id, -- FINESS of the centre
   p.act_id AS act_id, -- the centre software's id of the act
-  CAST(p.occurred_at AS TIMESTAMP) AS occurred_at, -- when the act took place, local time Europe/Paris
+  CAST(occurred_at AS TIMESTAMP) AS occurred_at, -- when the act took place, local time Europe/Paris (the log's column, equal to the payload's field: a filter on it reaches the log)
   p.site_code AS site_code, -- the site (antenna) code
   p.practitioner_rpps AS practitioner_rpps, -- RPPS of the GP or nurse
   p.patient_pseudonym AS patient_pseudonym, -- keyed pseudonym of the patient (never a NIR)
@@ -33,24 +32,26 @@ SELECT
 FROM (
   /* the payload parsed once per row (one ->> per field would parse it again for each) */
   SELECT
-    business_key, centre_id, recorded_at, event_id,
-    JSON_TRANSFORM(payload, '{"act_id": "VARCHAR", "occurred_at": "VARCHAR", "site_code": "VARCHAR",
+    business_key, centre_id, occurred_at, recorded_at, event_id,
+    JSON_TRANSFORM(payload, '{"act_id": "VARCHAR", "site_code": "VARCHAR",
       "practitioner_rpps": "VARCHAR", "patient_pseudonym": "VARCHAR", "birth_year": "VARCHAR", "sex": "VARCHAR",
       "residence_insee": "VARCHAR", "act_code": "VARCHAR", "amount_eur": "VARCHAR", "status": "VARCHAR",
       "ald": "VARCHAR", "distance_km": "VARCHAR", "mode": "VARCHAR"}') AS p
   FROM events.log.events
   WHERE
-    event_id IN (
-      /* the latest version of every act with a version in the interval (its act time may have moved) */
+    event_type = @event_type
+    AND event_id IN (
+      /* the latest version of each act. Unbounded (no as-of time, no log position), it is the
+         log's head, which the ingestion keeps (config.yaml: heads_are_latest); bounded, the fold
+         of the versions recorded by then. One branch's filter is constant false: DuckDB skips it. */
+      SELECT event_id FROM events.log.heads
+      WHERE @VAR('heads_are_latest')
+      UNION ALL
       SELECT event_id FROM events.log.events
       WHERE event_type = @event_type AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
-        AND business_key IN (
-          SELECT business_key FROM events.log.events
-          WHERE event_type = @event_type AND occurred_at BETWEEN @start_ts AND @end_ts
-        )
+        AND NOT @VAR('heads_are_latest')
       QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
     )
-    AND occurred_at BETWEEN @start_ts AND @end_ts
 ) AS e
 WHERE
   /* patients who objected to the use of their data (right to object) */

@@ -293,7 +293,10 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pandas deprecations inside SQLMesh's seed loader
                 ctx.plan(ENVIRONMENT, **plan_kwargs)
-            counts = {name: ctx.engine_adapter.fetchone(f"SELECT count(*) FROM {name}")[0] for name in models}
+            # a view holds no rows of its own: counting one would compute it (the act staging
+            # views parse every act's JSON)
+            counts = {n.name: ctx.engine_adapter.fetchone(f"SELECT count(*) FROM {n.name}")[0]
+                      for n in nodes if n.kind != "VIEW"}
         finally:
             ctx.close()
             _forget_duckdb_adapters()

@@ -76,9 +76,14 @@ def test_the_activity_audit_catches_a_mart_that_disagrees_with_the_log(home):
     """The reconcile audit counts the log's completed latest versions without the models."""
     from pipelines.projections.sqlmesh_project import load_context, sqlmesh_env
 
-    _hand_computed_inbox(home)
+    chalon, _ = _hand_computed_inbox(home)
+    # the month's bounds: the last evening of March is March's, the first minute of April is not
+    write_fr(home.inbox, f"{chalon}__consultations__20240402T020000.csv", [
+        fr_act("A6", date="31/03/2024", heure="23:30"), fr_act("A7", date="01/04/2024", heure="00:00")])
     home.ingest()
     result = _refresh(home)
+    march = _rows(result.warehouse, "marts.activity_monthly WHERE centre_id = '710000019' AND site_code = 'CHAL'")
+    assert [(r[4], r[6]) for r in march] == [(dt.date(2024, 3, 1), 3), (dt.date(2024, 4, 1), 1)]
     home.conn.close()
     paths = carnet_paths(home.root)
 

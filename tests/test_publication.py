@@ -325,7 +325,7 @@ def test_the_gate_process_gives_the_verdict_of_the_run_process_with_settings_rea
         worker.stop()
     assert not collapsed.success and collapsed.failures == gate_staged(paths, staged).failures
     assert any("expect_table_row_count_to_be_between" in f for f in collapsed.failures)
-    assert not worker.process.is_alive()
+    assert worker.process.poll() is not None
 
 
 def test_a_gate_process_that_died_fails_the_gate_clearly_and_publishes_nothing(release, demo_home):
@@ -336,7 +336,7 @@ def test_a_gate_process_that_died_fails_the_gate_clearly_and_publishes_nothing(r
     staged = _staged(paths, demo_home, dt.datetime(2025, 1, 5, 3, 0))
     worker = GateProcess.start()
     worker.process.kill()
-    worker.process.join(5)
+    worker.process.wait(5)
     with pytest.raises(GateProcessFailed, match=r"exited \(code -9\) before answering: nothing was published"):
         worker.gate(paths, staged)
     worker.stop()
@@ -345,12 +345,11 @@ def test_a_gate_process_that_died_fails_the_gate_clearly_and_publishes_nothing(r
     assert current_manifest(paths)["release_id"] == current
 
 
-def test_a_run_with_nothing_to_gate_stops_the_gate_process_while_it_imports():
-    import time
+def test_a_run_with_nothing_to_gate_ends_the_gate_process_without_waiting_for_its_import():
+    import signal
 
     from pipelines.publication.gate_process import GateProcess
 
     worker = GateProcess.start()
-    started = time.perf_counter()
     worker.stop()
-    assert not worker.process.is_alive() and time.perf_counter() - started < 10
+    assert worker.process.returncode == -signal.SIGTERM  # terminated, not waited for

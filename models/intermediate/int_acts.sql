@@ -3,7 +3,7 @@ MODEL (
   kind INCREMENTAL_BY_TIME_RANGE (time_column occurred_at),
   grain act_key,
   description 'One row per act (latest version; incremental by act time; the one stored copy of the acts, since their staging models are views), with its type, month, network and the insurance revenue of the NGAP tariff in force on its date (VG + MD for home visits). Euros.',
-  audits (unique_values(columns := (act_key)), not_null(columns := (act_key, network_id, centre_id, occurred_at, month, act_type, status)))
+  audits (unique_combination_of_columns(columns := (act_key)), not_null(columns := (act_key, network_id, centre_id, occurred_at, month, act_type, status)))
 );
 
 WITH acts AS (

@@ -3,7 +3,7 @@ MODEL (
   kind FULL,
   grain age,
   description 'One row per age in whole years, with its band. The yearly tables find a band by equality: a range join of every act against the bands cost twice as much.',
-  audits (unique_values(columns := (age)), not_null(columns := (age, age_band)))
+  audits (unique_combination_of_columns(columns := (age)), not_null(columns := (age, age_band)))
 );
 
 SELECT

@@ -3,7 +3,7 @@ MODEL (
   kind FULL,
   grain cost_key,
   description 'One row per centre, month and ledger line: the latest (corrected) amount recorded on or before the as-of time. Euros.',
-  audits (unique_values(columns := (cost_key)), not_null(columns := (cost_key, centre_id, month, line, amount_eur)))
+  audits (unique_combination_of_columns(columns := (cost_key)), not_null(columns := (cost_key, centre_id, month, line, amount_eur)))
 );
 
 SELECT

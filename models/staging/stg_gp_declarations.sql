@@ -3,7 +3,7 @@ MODEL (
   kind FULL,
   grain declaration_key,
   description 'One row per médecin traitant declaration (centre, patient, date, GP): the latest version recorded on or before the as-of time.',
-  audits (unique_values(columns := (declaration_key)), not_null(columns := (declaration_key, patient_pseudonym, declared_on)))
+  audits (unique_combination_of_columns(columns := (declaration_key)), not_null(columns := (declaration_key, patient_pseudonym, declared_on)))
 );
 
 SELECT

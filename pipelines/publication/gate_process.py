@@ -1,15 +1,19 @@
 """The quality gate's own process, started with the run so that Great Expectations is imported
 while the ingestion and the models work.
 
-Importing Great Expectations takes 2.5-4 s (it loads every expectation, SciPy included): on the
-nightly's path that is a tenth of a night at 10M acts. A process, not a thread: two threads
+Importing Great Expectations takes 2.5-5 s (it loads every expectation, SciPy included): on the
+nightly's path that was a tenth of a night at 10M acts. A process, not a thread: two threads
 importing at once can hand one of them a partly initialised module, a failure that would come
-and go from night to night.
+and go from night to night. A plain `python -m` child, not multiprocessing's spawn, which runs
+the parent's main script again in the child (a script or notebook cell without a main guard
+would start a second run there).
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 import traceback
 from dataclasses import dataclass
 
@@ -30,11 +34,14 @@ def _apply(config: dict[str, str]) -> None:
     os.environ.update(config)
 
 
-def _serve(conn) -> None:
+def serve() -> None:
     """The worker: import Great Expectations, then gate each staged release it is sent.
 
-    It runs niced: the import only fills a core the run leaves idle, and by the time a release is
-    gated the run is waiting for the verdict, so the worker has the machine."""
+    Requests and replies are pickles on stdin and on a private copy of stdout; whatever the gate
+    prints goes to stderr. It runs niced: the import only fills a core the run leaves idle, and
+    when a release is gated the run is waiting for the verdict, so the worker has the machine."""
+    requests, replies = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
     try:
         os.nice(10)
     except OSError:
@@ -50,59 +57,73 @@ def _serve(conn) -> None:
 
     while True:
         try:
-            request = conn.recv()
+            request = pickle.load(requests)
         except EOFError:
             return
         if request is None:
             return
         if warm_error:
-            conn.send(("error", warm_error))
-            continue
-        config, paths, staged = request
-        _apply(config)
-        try:
-            conn.send(("ok", gate_staged(paths, staged)))
-        except BaseException as exc:
-            conn.send(("error", "".join(traceback.format_exception(exc))))
+            reply = ("error", warm_error)
+        else:
+            config, paths, staged = request
+            _apply(config)
+            try:
+                reply = ("ok", gate_staged(paths, staged))
+            except BaseException as exc:
+                reply = ("error", "".join(traceback.format_exception(exc)))
+        pickle.dump(reply, replies)
+        replies.flush()
 
 
 @dataclass
 class GateProcess:
-    process: multiprocessing.Process
-    conn: object
+    process: subprocess.Popen
+    gated: bool = False  # asked for a verdict at least once
 
     @classmethod
     def start(cls) -> "GateProcess":
-        ctx = multiprocessing.get_context("spawn")  # never fork: DuckDB's and Polars' threads
-        parent, child = ctx.Pipe()
-        process = ctx.Process(target=_serve, args=(child,), name="carnet-quality-gate", daemon=True)
-        process.start()
-        child.close()
-        return cls(process, parent)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # the run's own imports
+        process = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, env=env)
+        return cls(process)
 
     def gate(self, paths, staged):
         """`gate_staged(paths, staged)` in the worker, with this process's run-time settings."""
+        self.gated = True
         try:
-            self.conn.send((_run_time_config(), paths, staged))
-            while not self.conn.poll(1.0):
-                if not self.process.is_alive():
-                    break
-            status, value = self.conn.recv()
-        except (EOFError, BrokenPipeError, ConnectionResetError):
-            self.process.join(5)
-            raise GateProcessFailed(f"the quality gate's process exited (code {self.process.exitcode}) before "
-                                    "answering: nothing was published; the staged release is still in place") from None
+            pickle.dump((_run_time_config(), paths, staged), self.process.stdin)
+            self.process.stdin.flush()
+            status, value = pickle.load(self.process.stdout)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            try:
+                code = self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                code = "still running, not answering"
+            raise GateProcessFailed(f"the quality gate's process exited (code {code}) before answering: "
+                                    "nothing was published; the staged release is still in place") from None
         if status == "error":
             raise GateProcessFailed(f"the quality gate failed in its process:\n{value}")
         return value
 
     def stop(self) -> None:
-        try:
-            self.conn.send(None)
-        except (BrokenPipeError, OSError):
-            pass
-        self.conn.close()
-        self.process.join(2)
-        if self.process.is_alive():  # still importing (a run that had nothing to gate)
+        """End the worker. One never asked to gate (a run with nothing new) is terminated at once,
+        likely still importing: it holds nothing, and waiting would add its import to the run."""
+        if self.gated:
+            try:
+                pickle.dump(None, self.process.stdin)
+                self.process.stdin.flush()
+                self.process.wait(2)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if self.process.poll() is None:
             self.process.terminate()
-            self.process.join(5)
+            self.process.wait(5)
+        for pipe in (self.process.stdin, self.process.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    serve()

@@ -72,10 +72,32 @@ def test_marts_on_hand_computed_data(home):
     assert (float(gross), float(net)) == (1000.0, round((3000 - 79.5 - 500) / 3, 2))
 
 
-def test_the_activity_audit_catches_a_mart_that_disagrees_with_the_log(home):
-    """The reconcile audit counts the log's completed latest versions without the models."""
+def _audited(paths, model: str) -> bool:
+    """SQLMesh's audits of `model` over March 2024, on the warehouse as it stands."""
     from pipelines.projections.sqlmesh_project import load_context, sqlmesh_env
 
+    with sqlmesh_env(paths):
+        ctx = load_context()
+        try:
+            return ctx.audit("2024-03-01", "2024-03-31", models=iter([model]))
+        finally:
+            ctx.close()
+
+
+def _tamper(warehouse, model: str, statement: str) -> None:
+    """Run `statement` on the physical table behind `model` (`{table}` in it names that table)."""
+    conn = duckdb.connect(str(warehouse))
+    try:
+        table = conn.execute("SELECT table_catalog || '.' || table_schema || '.' || table_name FROM "
+                             "information_schema.tables WHERE table_name LIKE ?",
+                             [model.replace(".", "__") + "__%"]).fetchone()[0]
+        conn.execute(statement.format(table=table))
+    finally:
+        conn.close()
+
+
+def test_the_activity_audit_catches_a_mart_that_disagrees_with_the_log(home):
+    """The reconcile audit counts the log's completed latest versions without the models."""
     chalon, _ = _hand_computed_inbox(home)
     # the month's bounds: the last evening of March is March's, the first minute of April is not
     write_fr(home.inbox, f"{chalon}__consultations__20240402T020000.csv", [
@@ -86,50 +108,23 @@ def test_the_activity_audit_catches_a_mart_that_disagrees_with_the_log(home):
     assert [(r[4], r[6]) for r in march] == [(dt.date(2024, 3, 1), 3), (dt.date(2024, 4, 1), 1)]
     home.conn.close()
     paths = carnet_paths(home.root)
-
-    def audited() -> bool:
-        with sqlmesh_env(paths):
-            ctx = load_context()
-            try:
-                return ctx.audit("2024-03-01", "2024-03-31", models=iter(["marts.activity_monthly"]))
-            finally:
-                ctx.close()
-
-    assert audited()
-    conn = duckdb.connect(str(result.warehouse))
-    table = conn.execute("SELECT table_catalog || '.' || table_schema || '.' || table_name FROM "
-                         "information_schema.tables WHERE table_name LIKE 'marts__activity_monthly__%'").fetchone()[0]
-    conn.execute(f"UPDATE {table} SET acts_completed = acts_completed + 1 WHERE site_code = 'CHAG'")
-    conn.close()
-    assert not audited()
+    assert _audited(paths, "marts.activity_monthly")
+    _tamper(result.warehouse, "marts.activity_monthly",
+            "UPDATE {table} SET acts_completed = acts_completed + 1 WHERE site_code = 'CHAG'")
+    assert not _audited(paths, "marts.activity_monthly")
     home.conn = duckdb.connect(str(home.root / "events.duckdb"))
 
 
 def test_the_acts_audit_catches_an_act_stored_twice(home):
     """`int_acts` holds one row per act (its grain, audited by a GROUP BY on the key)."""
-    from pipelines.projections.sqlmesh_project import load_context, sqlmesh_env
-
     _hand_computed_inbox(home)
     home.ingest()
     result = _refresh(home)
     home.conn.close()
     paths = carnet_paths(home.root)
-
-    def audited() -> bool:
-        with sqlmesh_env(paths):
-            ctx = load_context()
-            try:
-                return ctx.audit("2024-03-01", "2024-03-31", models=iter(["intermediate.int_acts"]))
-            finally:
-                ctx.close()
-
-    assert audited()
-    conn = duckdb.connect(str(result.warehouse))
-    table = conn.execute("SELECT table_catalog || '.' || table_schema || '.' || table_name FROM "
-                         "information_schema.tables WHERE table_name LIKE 'intermediate__int_acts__%'").fetchone()[0]
-    conn.execute(f"INSERT INTO {table} SELECT * FROM {table} LIMIT 1")
-    conn.close()
-    assert not audited()
+    assert _audited(paths, "intermediate.int_acts")
+    _tamper(result.warehouse, "intermediate.int_acts", "INSERT INTO {table} SELECT * FROM {table} LIMIT 1")
+    assert not _audited(paths, "intermediate.int_acts")
     home.conn = duckdb.connect(str(home.root / "events.duckdb"))
 
 

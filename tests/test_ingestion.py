@@ -49,6 +49,29 @@ def test_same_name_other_bytes_is_refused_whole(home):
     assert home.ingest() == []  # refused once, not at every run
 
 
+@pytest.mark.parametrize("batch_rows", [1, 10_000])  # the first copy judged or stored already, or still pending
+@pytest.mark.parametrize("same_bytes", [True, False])
+def test_one_name_twice_in_one_run_is_stored_once(home, batch_rows, same_bytes):
+    """A batch is judged while the one before it is stored: the second copy of a name must still
+    meet the first copy's receipt (a no-op, or refused when its bytes differ)."""
+    write_fr(home.inbox, _name("20240305T230000"), [fr_act("A0")])
+    first = write_fr(home.inbox, _name("20240306T020000"), [fr_act("A1")])  # in the centre's folder
+    copy = write_fr(home.root / "elsewhere", first.name, [fr_act("A1")] if same_bytes else [fr_act("A1"), fr_act("A9")])
+    copy.rename(home.inbox / first.name)  # and in the inbox itself
+    write_fr(home.inbox, _name("20240307T020000"), [fr_act("A2")])
+    receipts = home.ingest(batch_rows=batch_rows)
+    # of the two copies, the one listed first is ingested (the inbox's own, holding A9 when they differ)
+    statuses = [(r.file_name, r.status) for r in receipts]
+    refused = [] if same_bytes else [(first.name, "refused")]
+    assert statuses == [(_name("20240305T230000"), "ingested"), (first.name, "ingested"), *refused,
+                        (_name("20240307T020000"), "ingested")]
+    acts = ("A0", "A1", "A2") if same_bytes else ("A0", "A1", "A9", "A2")
+    assert home.q("SELECT business_key FROM log.events ORDER BY event_id") == [
+        (f"{CENTRE}|consultations|{act}",) for act in acts]
+    assert sum(r.rows_appended for r in receipts) == len(acts)
+    assert home.ingest() == []
+
+
 def test_a_late_older_extract_does_not_override_a_newer_version(home):
     write_fr(home.inbox, _name("20240307T020000"), [fr_act("A1", statut="annulé", montant="0")])
     home.ingest()

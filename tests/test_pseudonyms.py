@@ -102,7 +102,10 @@ def test_the_vault_keeps_a_subjects_first_salt_and_returns_it_with_the_new_ones(
 def test_duckdb_memory_limit_is_read_at_run_time_and_checked(tmp_path, monkeypatch):
     paths = carnet_paths(tmp_path)
     monkeypatch.setenv("CARNET_DUCKDB_MEMORY_LIMIT", "750MB")
-    assert duckdb_config(paths) == {"memory_limit": "750MB", "temp_directory": str(tmp_path / "spill")}
+    assert duckdb_config(paths) == {"memory_limit": "750MB", "temp_directory": str(tmp_path / "spill"),
+                                    "block_allocator_memory": "357MiB"}  # half the ceiling, kept
+    monkeypatch.setenv("CARNET_DUCKDB_MEMORY_LIMIT", "3 GiB")
+    assert duckdb_config(paths)["block_allocator_memory"] == "1536MiB"
     monkeypatch.setenv("CARNET_DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(ConfigurationError, match="CARNET_DUCKDB_MEMORY_LIMIT"):
         duckdb_config(paths)
@@ -115,4 +118,5 @@ def test_the_event_log_writer_runs_under_the_memory_limit(tmp_path, monkeypatch)
     with CarnetResource(home=str(tmp_path)).event_log() as log:
         limit = log.conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
         spill = log.conn.execute("SELECT current_setting('temp_directory')").fetchone()[0]
-    assert limit in ("286.1 MiB", "300.0 MB") and spill == str(tmp_path / "spill")
+        kept = log.conn.execute("SELECT current_setting('block_allocator_memory')").fetchone()[0]
+    assert limit in ("286.1 MiB", "300.0 MB") and spill == str(tmp_path / "spill") and kept == "143.0 MiB"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict, deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -199,11 +199,14 @@ def _attach_events(prepared: list[Prepared], valid: dict[str, pl.DataFrame], pse
             batch.events = to_events(part, feed=batch.feed, centre_id=batch.centre_id)
 
 
-def store(prepared: list[Prepared], event_log: EventLog, pseudonymiser: Pseudonymiser) -> list[Receipt]:
-    """Judge, pseudonymise and append a batch of files in one transaction."""
+def store(prepared: list[Prepared], event_log: EventLog, pseudonymiser: Pseudonymiser,
+          valid: dict[str, pl.DataFrame] | None = None) -> list[Receipt]:
+    """Judge (unless `valid` is the batch's judgement already), pseudonymise and append a batch of
+    files in one transaction."""
     if not prepared:
         return []
-    valid = judge(prepared)
+    if valid is None:
+        valid = judge(prepared)
     event_log.begin()
     try:
         _attach_events(prepared, valid, pseudonymiser, event_log)
@@ -252,18 +255,27 @@ def ingest_inbox(inbox: Path, event_log: EventLog, registry: Registry, pseudonym
     receipts: list[Receipt] = []
     pending: list[Prepared] = []
     pending_rows = 0
-    names_in_batch: set[str] = set()
+    unstored: set[str] = set()  # names of the files read but not stored yet (pending or judged)
+    judged: deque[tuple[list[Prepared], Future]] = deque()
 
-    def flush():
-        nonlocal pending, pending_rows
-        for r in store(pending, event_log, pseudonymiser):
+    def store_next():
+        batch, verdict = judged.popleft()
+        for r in store(batch, event_log, pseudonymiser, verdict.result()):
             receipts.append(r)
             if on_receipt:
                 on_receipt(r)
-        for p in pending:
+        for p in batch:
             known.setdefault(p.batch.file_name, set()).add(p.batch.sha256)
+            unstored.discard(p.batch.file_name)
+
+    def flush(*, drain: bool = False):
+        """Hand the pending files to the judge; store the batch judged before (all, if `drain`)."""
+        nonlocal pending, pending_rows
+        if pending:
+            judged.append((pending, judging.submit(judge, pending)))
         pending, pending_rows = [], 0
-        names_in_batch.clear()
+        while len(judged) > (0 if drain else 1):
+            store_next()
 
     def load(path: Path) -> tuple[Path, str, Prepared | None]:
         data = path.read_bytes()
@@ -272,16 +284,16 @@ def ingest_inbox(inbox: Path, event_log: EventLog, registry: Registry, pseudonym
             return path, sha, None
         return path, sha, prepare(path, data, sha, registry, inbox)
 
-    paths = [p for p in inbox_files(inbox) if only is None or only(p)]
-    for path, sha, prepared in _read_ahead(paths, load):
+    def admit(path: Path, sha: str, prepared: Prepared | None) -> None:
+        nonlocal pending_rows
         shas = known.get(path.name, set())
         if sha in shas:
-            continue  # the same bytes again: already ingested, a no-op
-        if path.name in names_in_batch:
-            flush()
+            return  # the same bytes again: already ingested, a no-op
+        if path.name in unstored:  # the same name twice before it was stored: store first, then judge
+            flush(drain=True)
             shas = known.get(path.name, set())
             if sha in shas:
-                continue
+                return
         if shas:
             prepared = _whole_file(path.name, sha, "name_reused",
                                    "a file with this name was already ingested with different bytes: refused whole "
@@ -289,11 +301,18 @@ def ingest_inbox(inbox: Path, event_log: EventLog, registry: Registry, pseudonym
                                    status="refused")
         assert prepared is not None  # a name unknown now was unknown when read ahead (`known` only grows)
         pending.append(prepared)
-        names_in_batch.add(path.name)
+        unstored.add(path.name)
         pending_rows += prepared.batch.rows_read or 0
         if pending_rows >= batch_rows:
             flush()
-    flush()
+
+    paths = [p for p in inbox_files(inbox) if only is None or only(p)]
+    # one batch is judged (Pandera, in Polars: the GIL mostly released) while the one before is
+    # pseudonymised and stored (DuckDB releases it too)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="carnet-judge") as judging:
+        for path, sha, prepared in _read_ahead(paths, load):
+            admit(path, sha, prepared)
+        flush(drain=True)
     return receipts
 
 

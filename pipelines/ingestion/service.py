@@ -199,14 +199,11 @@ def _attach_events(prepared: list[Prepared], valid: dict[str, pl.DataFrame], pse
             batch.events = to_events(part, feed=batch.feed, centre_id=batch.centre_id)
 
 
-def store(prepared: list[Prepared], event_log: EventLog, pseudonymiser: Pseudonymiser,
-          valid: dict[str, pl.DataFrame] | None = None) -> list[Receipt]:
-    """Judge (unless `valid` is the batch's judgement already), pseudonymise and append a batch of
-    files in one transaction."""
+def store(prepared: list[Prepared], valid: dict[str, pl.DataFrame], event_log: EventLog,
+          pseudonymiser: Pseudonymiser) -> list[Receipt]:
+    """Pseudonymise and append a judged batch of files (`valid`: what `judge` kept) in one transaction."""
     if not prepared:
         return []
-    if valid is None:
-        valid = judge(prepared)
     event_log.begin()
     try:
         _attach_events(prepared, valid, pseudonymiser, event_log)
@@ -260,7 +257,7 @@ def ingest_inbox(inbox: Path, event_log: EventLog, registry: Registry, pseudonym
 
     def store_next():
         batch, verdict = judged.popleft()
-        for r in store(batch, event_log, pseudonymiser, verdict.result()):
+        for r in store(batch, verdict.result(), event_log, pseudonymiser):
             receipts.append(r)
             if on_receipt:
                 on_receipt(r)

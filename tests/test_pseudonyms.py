@@ -83,11 +83,25 @@ def test_a_full_cache_forgets_its_oldest_patients_first_and_asks_the_vault_again
     assert vault.calls == calls + 1 and back == {nirs[0]: first[nirs[0]]}
 
 
-def test_the_vault_keeps_a_subjects_first_salt_and_returns_it_with_the_new_ones(tmp_path):
+# Logs created before the vault lost its PRIMARY KEY keep it: the same statements must serve both.
+KEYED_VAULT = ("CREATE SCHEMA vault; CREATE TABLE vault.patient_keys (subject_id VARCHAR PRIMARY KEY, "
+               "salt VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)")
+
+
+@pytest.mark.parametrize("layout", ["unkeyed", "keyed"])
+def test_the_vault_keeps_a_subjects_first_salt_and_returns_it_with_the_new_ones(tmp_path, layout):
+    import duckdb
+
     from pipelines.eventlog.store import EventLog, connect
 
+    if layout == "keyed":
+        with duckdb.connect(str(tmp_path / "events.duckdb")) as old:
+            old.execute(KEYED_VAULT)
     log = EventLog(connect(tmp_path / "events.duckdb"))
     try:
+        keyed = log.conn.execute("SELECT count(*) FROM duckdb_constraints() WHERE schema_name = 'vault' "
+                                 "AND table_name = 'patient_keys' AND constraint_type = 'PRIMARY KEY'").fetchone()[0]
+        assert keyed == (layout == "keyed")
         assert log.salts_for({"s1": "aa" * 16}) == {"s1": "aa" * 16}
         # s1 is stored: its first salt wins over the new candidate; s2 and s3 are new
         assert log.salts_for({"s2": "bb" * 16, "s1": "cc" * 16, "s3": "dd" * 16}) == {

@@ -108,8 +108,8 @@ class EventLog:
         self.conn.register("cand_salts", cand.to_arrow())
         try:
             self.conn.execute(
-                "INSERT INTO vault.patient_keys SELECT subject_id, salt, now()::TIMESTAMP FROM cand_salts "
-                "ON CONFLICT DO NOTHING")
+                "INSERT INTO vault.patient_keys SELECT subject_id, salt, now()::TIMESTAMP FROM cand_salts c "
+                "WHERE NOT EXISTS (SELECT 1 FROM vault.patient_keys k WHERE k.subject_id = c.subject_id)")
             rows = self.conn.execute(
                 "SELECT k.subject_id, k.salt FROM vault.patient_keys k JOIN cand_salts c USING (subject_id)"
             ).fetchall()

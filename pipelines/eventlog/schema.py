@@ -32,8 +32,8 @@ CREATE TABLE IF NOT EXISTS log.heads (
 
 -- One salt per subject, kept so by the single writer (`EventLog.salts_for` inserts only subjects not
 -- there yet). No PRIMARY KEY: DuckDB would hold its index in memory and rewrite it at every checkpoint
--- (at 10M acts, 1.35M subjects: the ingestion's commits took 10-11 s with it, ~4 s without). Logs
--- created with the key keep it; the same statements serve both.
+-- (a 10M ingestion, 1.35M subjects: the salts' inserts 20.8 s and the commits 30.7 s with it, 7.6 s
+-- and 10.4 s without; docs/benchmarks.md). Logs created with the key keep it; one statement serves both.
 CREATE TABLE IF NOT EXISTS vault.patient_keys (
     subject_id  VARCHAR NOT NULL,     -- HMAC(K, NIR)
     salt        VARCHAR NOT NULL,     -- random; destroying it unlinks the patient's events

@@ -25,8 +25,8 @@ from pipelines.registry import Registry, load_registry  # noqa: E402
 
 def judge_inbox(inbox: Path, registry: Registry, batch_rows: int = BATCH_ROWS) -> dict[str, float]:
     """Read, parse and judge every file of `inbox`: counts of what the contracts saw and kept, and the
-    seconds the loop waited on the judge (the parsing threads share the two cores meanwhile: alone, the
-    judge takes about a quarter of that)."""
+    seconds the loop waited on the judge (the parsing threads share the cores meanwhile, so this is
+    more than the judge costs alone)."""
     counts = {"files": 0, "rows_read": 0, "rows_valid": 0, "judge_seconds": 0.0}
     pending: list[Prepared] = []
 

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.ingestion.service import BATCH_ROWS, Prepared, _read_ahead, inbox_files, judge, prepare  # noqa: E402
+from pipelines.ingestion.service import BATCH_ROWS, ParsedFile, _read_ahead, inbox_files, judge, prepare  # noqa: E402
 from pipelines.registry import Registry, load_registry  # noqa: E402
 
 
@@ -28,9 +28,9 @@ def judge_inbox(inbox: Path, registry: Registry, batch_rows: int = BATCH_ROWS) -
     seconds the loop waited on the judge (the parsing threads share the cores meanwhile, so this is
     more than the judge costs alone)."""
     counts = {"files": 0, "rows_read": 0, "rows_valid": 0, "judge_seconds": 0.0}
-    pending: list[Prepared] = []
+    pending: list[ParsedFile] = []
 
-    def load(path: Path) -> Prepared:
+    def load(path: Path) -> ParsedFile:
         return prepare(path, path.read_bytes(), "", registry, inbox)
 
     def flush() -> None:

@@ -8,7 +8,10 @@ from contracts.base import (CTX_SITES, birth_year_column, expr_check, insee_colu
                             sex_column, unique_key, within_centre_life)
 from pipelines.feeds import ACT_CODES, STATUSES, TELE_MODES
 
-VERSION = "acts/1.0.0"
+VERSION = "acts/1.1.0"
+# Far above any NGAP fee, far below what the log's DECIMAL(18,2) holds: a value beyond is a typing
+# or export error, quarantined with its value rather than stopping the file.
+MAX_ACT_AMOUNT_EUR = 10_000
 
 
 def schema(feed: str) -> pa.DataFrameSchema:
@@ -26,7 +29,11 @@ def schema(feed: str) -> pa.DataFrameSchema:
         "sex": sex_column(),
         "residence_insee": insee_column(),
         "act_code": pa.Column(pl.Utf8, pa.Check.isin(codes, name="act_code_of_feed", error=f"act code must be {' or '.join(codes)} in {feed}")),
-        "amount_eur": pa.Column(pl.Float64, pa.Check.ge(0, name="amount_not_negative", error="amount must be zero or more")),
+        "amount_eur": pa.Column(pl.Float64, [
+            pa.Check.ge(0, name="amount_not_negative", error="amount must be zero or more"),
+            pa.Check.le(MAX_ACT_AMOUNT_EUR, name="amount_in_range",
+                        error=f"amount above {MAX_ACT_AMOUNT_EUR:,} €: not the fee of a GP act"),
+        ]),
         "status": pa.Column(pl.Utf8, pa.Check.isin(list(STATUSES), name="status_domain", error="status must be réalisé/annulé/absent (completed/cancelled/no_show)")),
         "ald": pa.Column(pl.Boolean),
     }

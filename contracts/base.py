@@ -8,6 +8,7 @@ import pandera.polars as pa
 import polars as pl
 
 from pipelines.identifiers import INSEE_PATTERN, RPPS_PATTERN, mask, mask_nir, nir_valid_expr
+from pipelines.inbox.parsing import SENT
 from pipelines.inbox.readers import LINE, RowIssue
 
 
@@ -109,6 +110,8 @@ def validate(frame: pl.DataFrame, schema: pa.DataFrameSchema, *,
     for row in failures.iter_rows(named=True):
         col = row["column"]
         value = row["failure_case"]
+        if row["index"] is not None and f"{SENT}{col}" in frame.columns:  # shown as the centre wrote it
+            value = frame.get_column(f"{SENT}{col}")[row["index"]]
         shown = mask_nir(value) if col in nir_columns else mask(value)
         check = row["check"]
         message = _BUILTIN_MESSAGES.get(check, check)

@@ -11,6 +11,10 @@ from pipelines.eventlog.lock import WriterBusy
 from pipelines.settings import ConfigurationError, carnet_paths, duckdb_config
 
 
+def _say_waiting(message: str) -> None:
+    print(f"carnet: {message}", file=sys.stderr, flush=True)
+
+
 def _cmd_generate(args) -> int:
     from pipelines.demo.generator import generate
 
@@ -93,8 +97,9 @@ def _cmd_refresh(args) -> int:
             as_of = dt.datetime.fromisoformat(args.as_of)
         except ValueError:
             raise ConfigurationError(f"--as-of {args.as_of!r} is not an ISO time such as 2024-06-01T02:00:00") from None
+        # the log as it stood: nothing is ingested (an as-of build never writes the log) nor published
         _run_job("nightly_refresh", {"ops": {"sqlmesh_models": {"config": {"as_of": as_of.isoformat()}}}},
-                 groups=("ingestion", "models"))  # an as-of build is for reproducing figures, never published
+                 groups=("models",))
         warehouse = as_of_warehouse(paths, as_of)
     else:
         config = {"ops": {"sqlmesh_models": {"config": {"full": True}}}} if getattr(args, "full", False) else None
@@ -120,13 +125,15 @@ def _print_release(paths) -> None:
 
 def _cmd_publish(args) -> int:
     """Stage, gate and publish a release from the current warehouse (no ingestion, no refresh)."""
+    from pipelines.eventlog.lock import writer_lock
     from pipelines.publication.release import PublicationBlocked, publish
 
     paths = carnet_paths().ensure()
     if not paths.warehouse_db.exists():
         raise ConfigurationError(f"no warehouse in {paths.home}: run `carnet refresh` first")
     try:
-        _, gate = publish(paths)
+        with writer_lock(paths.writer_lock, timeout_s=args.wait, on_wait=_say_waiting):
+            _, gate = publish(paths)
     except PublicationBlocked as exc:
         print(f"carnet: {exc}", file=sys.stderr)
         return 1
@@ -189,7 +196,7 @@ def _cmd_status(args) -> int:
     """Inbox waiting, events, files, quarantine by reason, last refresh, last release, last incident."""
     import duckdb
 
-    from pipelines.ingestion.service import inbox_files
+    from pipelines.ingestion.service import hidden_files, inbox_files
     from pipelines.publication.release import current_manifest
 
     paths = carnet_paths()
@@ -206,7 +213,10 @@ def _cmd_status(args) -> int:
     waiting = [p for p in inbox_files(paths.inbox)] if paths.inbox.exists() else []
     waiting = [p for p in waiting if p.name not in known]
     print(f"carnet home: {paths.home}")
-    print(f"inbox:       {len(waiting):,} file(s) waiting" + (f" (oldest: {waiting[0].name})" if waiting else ""))
+    hidden = hidden_files(paths.inbox) if paths.inbox.exists() else []
+    print(f"inbox:       {len(waiting):,} file(s) waiting" + (f" (oldest: {waiting[0].name})" if waiting else "")
+          + (f"; {len(hidden):,} hidden file(s) ignored (names starting with '.', e.g. {hidden[0].name})"
+             if hidden else ""))
     print("events:      " + ", ".join(f"{t} {n:,}" for t, n in got["events"]))
     print("files:       " + ", ".join(f"{s} {n:,}" for s, n in got["files"]))
     print("quarantine:  " + (", ".join(f"{r} {n:,}" for r, n in got["reasons"]) or "empty"))
@@ -244,7 +254,7 @@ def _cmd_requeue(args) -> int:
     if not paths.events_db.exists():
         raise ConfigurationError(f"no event log in {paths.home}: nothing to requeue")
     pseudonymiser = Pseudonymiser(pseudonymisation_key())
-    with writer_lock(paths.writer_lock, timeout_s=args.wait):
+    with writer_lock(paths.writer_lock, timeout_s=args.wait, on_wait=_say_waiting):
         conn = connect(paths.events_db, config=duckdb_config(paths))
         try:
             results = requeue(paths.inbox, EventLog(conn), load_registry(), pseudonymiser)
@@ -279,11 +289,12 @@ def _cmd_object(args) -> int:
     if not nirs:
         raise ConfigurationError("no NIR on standard input: e.g. `carnet object < objections.txt`")
     pseudonymiser = Pseudonymiser(pseudonymisation_key())
-    with writer_lock(paths.writer_lock, timeout_s=args.wait):
+    with writer_lock(paths.writer_lock, timeout_s=args.wait, on_wait=_say_waiting):
         conn = connect(paths.events_db, config=duckdb_config(paths))
         log = EventLog(conn)
         try:
             log.begin()
+            log.check_key(pseudonymiser.fingerprint())
             recorded = sum(log.record_objection(pseudonymiser.subject_id(n), Pseudonymiser.pseudonym) for n in nirs)
             log.commit()
         except BaseException:
@@ -302,6 +313,7 @@ def _cmd_quarantine(args) -> int:
     import csv
 
     from pipelines.registry import load_registry
+    from pipelines.spreadsheet_cells import safe_cell
 
     paths = carnet_paths()
     if not paths.events_db.exists():
@@ -332,9 +344,9 @@ def _cmd_quarantine(args) -> int:
             with open(out / f"{centre}__quarantine.csv", "w", newline="", encoding="utf-8-sig") as f:
                 w = csv.writer(f, delimiter=";")
                 w.writerow(["fichier", "ligne", "colonne", "valeur (masquée)", "règle", "message", "toutes les raisons"])
-                w.writerows(rows)
+                w.writerows([safe_cell(v) for v in row] for row in rows)
         print(f"exported {len(got['rows']):,} row(s) for {len(by_centre)} centre(s) to {out} (one CSV per centre, "
-              "`;`, UTF-8 with BOM; NIRs masked)")
+              "`;`, UTF-8 with BOM; NIRs masked; a value that a spreadsheet would run as a formula starts with ')")
     return 0
 
 
@@ -357,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--full", action="store_true", help="recompute every month instead of those new events touch")
     r.set_defaults(fn=_cmd_refresh)
     pub = sub.add_parser("publish", help="publish the observatory release from the current marts (gated)")
+    pub.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a running refresh or publication")
     pub.set_defaults(fn=_cmd_publish)
     rb = sub.add_parser("rebuild", help="rebuild a release from the event log and compare it byte for byte")
     rb.add_argument("release", help="the release id (a folder of $CARNET_HOME/releases)")

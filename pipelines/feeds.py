@@ -20,11 +20,12 @@ class Field:
     en: str
     kind: str  # text | code | int | decimal | date | month | timestamp | bool | status | situation | sex
     nir: bool = False  # holds a NIR: masked everywhere, replaced by a pseudonym
+    scale: int = 0     # decimals: the digits the log keeps after the point (more is refused, never rounded)
 
 
-def _f(name, fr, en=None, kind="text", nir=False):
+def _f(name, fr, en=None, kind="text", nir=False, scale=0):
     fr = (fr,) if isinstance(fr, str) else tuple(fr)
-    return Field(name, fr, en or name, kind, nir)
+    return Field(name, fr, en or name, kind, nir, scale)
 
 
 _ACT_COMMON = (
@@ -37,14 +38,14 @@ _ACT_COMMON = (
     _f("sex", "sexe", kind="sex"),
     _f("residence_insee", "commune", kind="code"),
     _f("act_code", "code_acte", kind="code"),
-    _f("amount_eur", "montant", kind="decimal"),
+    _f("amount_eur", "montant", kind="decimal", scale=2),
     _f("status", "statut", kind="status"),
     _f("ald", "ald", kind="bool"),
 )
 
 FIELDS: dict[str, tuple[Field, ...]] = {
     "consultations": _ACT_COMMON,
-    "home_visits": _ACT_COMMON + (_f("distance_km", "distance_km", kind="decimal"),),
+    "home_visits": _ACT_COMMON + (_f("distance_km", "distance_km", kind="decimal", scale=1),),
     "teleconsultations": _ACT_COMMON + (_f("mode", "mode", kind="code_lower"),),
     "gp_declarations": (
         _f("patient_nir", "nir", kind="code", nir=True),
@@ -60,7 +61,7 @@ FIELDS: dict[str, tuple[Field, ...]] = {
     "costs": (
         _f("month", "mois", kind="month"),
         _f("line", "poste", kind="code_lower"),
-        _f("amount_eur", "montant", kind="decimal"),
+        _f("amount_eur", "montant", kind="decimal", scale=2),
     ),
 }
 

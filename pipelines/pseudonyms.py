@@ -20,17 +20,23 @@ SALT_BYTES = 16
 # Patients remembered by one process (~170 bytes each): a returning patient then costs no HMAC
 # and no trip to the vault. Large enough for a department's patients; beyond it the oldest half goes.
 CACHE_LIMIT = 2_000_000
+KEY_FINGERPRINT_LABEL = b"carnet/pseudonymisation-key-fingerprint/v1"
 NIR, SUBJECT, PSEUDONYM = "patient_nir", "subject_digest", "patient_pseudonym"
 _CACHE_SCHEMA = {NIR: pl.Utf8, SUBJECT: pl.Binary, PSEUDONYM: pl.Utf8}
 
 
 class Pseudonymiser:
     def __init__(self, key: bytes):
+        self._key = key
         # The keyed state is prepared once; each NIR then costs one copy and two compressions.
         self._subject_mac = hmac.new(key, digestmod=hashlib.sha256)
         # NIR, subject id digest, pseudonym: this process only, oldest first. A frame, so that a
         # batch's patients are found by one join rather than one dictionary lookup each.
         self._cache = pl.DataFrame(schema=_CACHE_SCHEMA)
+
+    def fingerprint(self) -> str:
+        """An HMAC of a fixed label under the key: tells keys apart, reveals nothing of the key."""
+        return hmac.new(self._key, KEY_FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
 
     def _subject_digest(self, nir: str) -> bytes:
         mac = self._subject_mac.copy()

@@ -10,6 +10,7 @@ import fcntl
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 
 class WriterBusy(RuntimeError):
@@ -31,17 +32,33 @@ def _drop_locks_in_child() -> None:
 os.register_at_fork(after_in_child=_drop_locks_in_child)
 
 
+def _holder(path: Path) -> str:
+    try:
+        pid = path.read_text().strip()
+    except OSError:
+        pid = ""
+    return f"process {pid}" if pid.isdigit() else "another carnet process"
+
+
 @contextlib.contextmanager
-def writer_lock(path: Path, *, timeout_s: float = 600.0, poll_s: float = 0.2):
+def writer_lock(path: Path, *, timeout_s: float = 600.0, poll_s: float = 0.2,
+                on_wait: Callable[[str], None] | None = None):
+    """Exclusive use of the event log and what is built from it. `on_wait(message)` is called once
+    if the lock is held when asked for, before waiting up to `timeout_s`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.monotonic() + timeout_s
+    told = False
     try:
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if on_wait is not None and not told:
+                    told = True
+                    on_wait(f"waiting up to {timeout_s:.0f}s for {_holder(path)} (an ingestion, refresh or "
+                            f"publication) to release {path}")
                 if time.monotonic() >= deadline:
                     raise WriterBusy(
                         f"another carnet process has held {path} for over {timeout_s:.0f}s "

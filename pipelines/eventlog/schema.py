@@ -40,9 +40,19 @@ CREATE TABLE IF NOT EXISTS vault.patient_keys (
     created_at  TIMESTAMP NOT NULL
 );
 
+-- Which key pseudonymised this log: an HMAC of a fixed label under the key (never the key), written
+-- when the log is first written to. Another key would give every patient a second pseudonym and
+-- silently split their history, so a writer with another key is refused.
+CREATE TABLE IF NOT EXISTS vault.key_fingerprint (
+    fingerprint  VARCHAR   NOT NULL,
+    recorded_at  TIMESTAMP NOT NULL
+);
+
 -- The right to object. `objections` is keyed by subject id so that later exports of the patient
 -- are refused; `excluded_pseudonyms` lets the projections drop their past events. The two tables
--- share no column and no time, and the salt is destroyed: the log cannot be tied back to them.
+-- share no column and no time, and the salt is destroyed: the log cannot be tied back to them. Both
+-- are rewritten whole in sorted order at each objection, so that neither their order nor their row
+-- ids pair a subject id with its pseudonym.
 CREATE TABLE IF NOT EXISTS vault.objections (
     subject_id  VARCHAR PRIMARY KEY   -- HMAC(K, NIR)
 );

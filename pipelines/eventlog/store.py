@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 
 from pipelines.eventlog.schema import DDL
+from pipelines.settings import ConfigurationError
 
 
 @dataclass
@@ -67,6 +68,10 @@ class ReconciliationError(AssertionError):
     pass
 
 
+class KeyMismatch(ConfigurationError):
+    """The pseudonymisation key is not the one the log was written with."""
+
+
 def connect(path: Path, *, read_only: bool = False, config: dict[str, str] | None = None) -> duckdb.DuckDBPyConnection:
     """The log file; `config` holds DuckDB settings (memory ceiling, spill folder) for a writer."""
     if read_only:
@@ -117,6 +122,20 @@ class EventLog:
             self.conn.unregister("cand_salts")
         return dict(rows)
 
+    def check_key(self, fingerprint: str) -> None:
+        """Refuse a pseudonymisation key other than the one this log was written with; the first
+        writer records its key's fingerprint (a log written before fingerprints adopts the key in use)."""
+        stored = self.conn.execute("SELECT fingerprint FROM vault.key_fingerprint").fetchall()
+        if not stored:
+            self.conn.execute("INSERT INTO vault.key_fingerprint VALUES (?, now()::TIMESTAMP)", [fingerprint])
+            return
+        if stored[0][0] != fingerprint:
+            raise KeyMismatch(
+                "this event log was pseudonymised with another CARNET_PSEUDONYMISATION_KEY (fingerprint "
+                f"{stored[0][0][:12]}…, the key given has {fingerprint[:12]}…): set the key the log was written "
+                "with (for a log made by `carnet demo`: CARNET_DEMO=1 and no key); a second key would split "
+                "every patient in two")
+
     def objections(self) -> set[str]:
         """Subject ids of every patient who objected (a short list, read once per batch)."""
         return {r[0] for r in self.conn.execute("SELECT subject_id FROM vault.objections").fetchall()}
@@ -127,12 +146,19 @@ class EventLog:
         if subject_id in self.objections():
             return False
         row = self.conn.execute("SELECT salt FROM vault.patient_keys WHERE subject_id = ?", [subject_id]).fetchone()
-        self.conn.execute("INSERT INTO vault.objections VALUES (?)", [subject_id])
+        self._rewrite_sorted("vault.objections", "subject_id", subject_id)
         if row:
-            self.conn.execute("INSERT INTO vault.excluded_pseudonyms VALUES (?) ON CONFLICT DO NOTHING",
-                              [pseudonym_of(row[0], subject_id)])
+            self._rewrite_sorted("vault.excluded_pseudonyms", "pseudonym", pseudonym_of(row[0], subject_id))
             self.conn.execute("DELETE FROM vault.patient_keys WHERE subject_id = ?", [subject_id])
         return True
+
+    def _rewrite_sorted(self, table: str, column: str, value: str) -> None:
+        """Add `value` to a one-column table rewritten whole in sorted order: where a row sits then
+        tells nothing of when it came (our own table and column names; the value is bound)."""
+        kept = [r[0] for r in self.conn.execute(f"SELECT {column} FROM {table}").fetchall()]
+        rows = sorted(set(kept) | {value})
+        self.conn.execute(f"DELETE FROM {table}")
+        self.conn.execute(f"INSERT INTO {table} SELECT unnest(?::VARCHAR[]) AS v ORDER BY v", [rows])
 
     def begin(self) -> None:
         self.conn.execute("BEGIN TRANSACTION")

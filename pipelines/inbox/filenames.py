@@ -8,7 +8,9 @@ from pathlib import Path
 
 from pipelines.feeds import FEEDS
 
-_NAME_RE = re.compile(r"^(?P<centre>[0-9A-Za-z]{9})__(?P<feed>[a-z_]+)__(?P<ts>\d{8}T\d{6})\.(?P<ext>[A-Za-z]+)$")
+# Matched against the whole name (`fullmatch`): a `$` would also match before a trailing newline.
+_NAME_RE = re.compile(r"(?P<centre>[0-9A-Za-z]{9})__(?P<feed>[a-z_]+)__(?P<ts>\d{8}T\d{6})\.(?P<ext>[A-Za-z]+)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class BadFileName(ValueError):
@@ -28,7 +30,9 @@ class ExportName:
 
 def parse_export_name(path: Path | str) -> ExportName:
     name = Path(path).name
-    m = _NAME_RE.match(name)
+    if _CONTROL.search(name):
+        raise BadFileName(f"file name {name!r} holds control characters (a line break, a tab...): rename the file")
+    m = _NAME_RE.fullmatch(name)
     if not m:
         raise BadFileName(
             f"file name {name!r} is not <centre_id>__<feed>__<YYYYMMDDTHHMMSS>.<csv|xlsx>"
@@ -43,3 +47,12 @@ def parse_export_name(path: Path | str) -> ExportName:
     if ext not in ("csv", "xlsx"):
         raise BadFileName(f"file name {name!r}: extension .{ext} is neither .csv nor .xlsx")
     return ExportName(m["centre"].upper(), m["feed"], ts, ext)
+
+
+def export_identity(name: str) -> str:
+    """What a name designates: the canonical name of the export when it parses (so that `X.CSV` and
+    `x.csv` are one export), else the name itself. Name reuse is judged on this."""
+    try:
+        return parse_export_name(name).file_name()
+    except BadFileName:
+        return name

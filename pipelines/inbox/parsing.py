@@ -35,9 +35,14 @@ _SEX = {"m": "M", "f": "F", "1": "M", "2": "F"}
 _MOJIBAKE = "Ã[" + "".join(sorted(set(bytes(range(0x80, 0xC0)).decode("cp1252", errors="ignore")))) + "]"
 
 
+# The value as sent, beside a typed column whose text form is not what the centre wrote (a date
+# read as a timestamp, a decimal comma as a float): contracts report it in quarantine.
+SENT = "_sent_"
+
+
 @dataclass
 class ParsedTable:
-    frame: pl.DataFrame  # canonical names and types, plus `_line`; only rows without issues
+    frame: pl.DataFrame  # canonical names and types, `_line`, and `_sent_*`; only rows without issues
     issues: list[RowIssue]
     unknown_columns: list[str]
     rows_read: int
@@ -47,20 +52,30 @@ def _source_names(field: Field, language: str) -> tuple[str, ...]:
     return field.fr if language == "fr" else (field.en,)
 
 
+def _names(names: list[str], most: int = 10) -> str:
+    """Column names as a person reads them: invisible characters spelt out, a long list cut."""
+    shown = [n if n.isprintable() else ascii(n) for n in names[:most]]
+    return ", ".join(shown) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def resolve_columns(raw: RawTable, feed: str, dialect: str) -> list[str]:
     """Check the header against the feed; returns the unknown (ignored) columns."""
     language = LANGUAGE[dialect]
     present = [c for c in raw.frame.columns if c != LINE]
     expected = [n for f in FIELDS[feed] for n in _source_names(f, language)]
     missing = [n for n in expected if n not in present]
+    unknown = [c for c in present if c not in expected]
     if missing:
         other = "en" if language == "fr" else "fr"
-        other_names = {n for f in FIELDS[feed] for n in _source_names(f, other)}
-        hint = ""
-        if other_names & set(present):
-            hint = f" (the header is in the {'English' if other == 'en' else 'French'} of another dialect: not {dialect})"
-        raise UnreadableFile(f"missing column(s) for {feed}: {', '.join(missing)}{hint}")
-    return [c for c in present if c not in expected]
+        other_names = [n for f in FIELDS[feed] for n in _source_names(f, other)]
+        if all(n in present for n in other_names):
+            raise UnreadableFile(
+                f"the header is in {'English' if other == 'en' else 'French'}, as another dialect writes it: "
+                f"this centre sends {dialect}; check the centre's software or its dialect in seeds/centres.csv")
+        raise UnreadableFile(f"missing column(s) for {feed}: {', '.join(missing)}"
+                             + (f"; unknown column(s): {_names(unknown)}" if unknown else "")
+                             + " (a misspelt header?)")
+    return unknown
 
 
 def _clean(name: str) -> pl.Expr:
@@ -90,10 +105,27 @@ def _time(expr: pl.Expr, dialect: str) -> pl.Expr:
     return hhmmss.str.strptime(pl.Time, "%H:%M:%S", strict=False)
 
 
+_GROUP = "[ \u00a0\u202f]"  # thousands separators written by French software: space, no-break spaces
+
+
 def _decimal(expr: pl.Expr, dialect: str) -> pl.Expr:
-    pattern = r"^-?\d+(\.\d+)?$" if dialect == "platform_csv" else r"^-?\d+([.,]\d+)?$"
-    ok = expr.str.contains(pattern)
-    return pl.when(ok).then(expr.str.replace(",", ".", literal=True)).otherwise(None).cast(pl.Float64, strict=False)
+    """The number, read exactly as written or not at all (null). In a decimal-comma dialect the
+    thousands may be grouped by spaces, or by points when a decimal comma follows (`1.234,50`);
+    a point alone (`1.234`: thousands or decimals?) is ambiguous and refused."""
+    if dialect == "platform_csv":
+        return pl.when(expr.str.contains(r"^-?\d+(\.\d+)?$")).then(expr).cast(pl.Float64, strict=False)
+    comma = (pl.when(expr.str.contains(rf"^-?\d{{1,3}}({_GROUP}\d{{3}})+(,\d+)?$|^-?\d{{1,3}}(\.\d{{3}})+,\d+$"))
+             .then(expr.str.replace_all(rf"{_GROUP}|\.", ""))
+             .when(expr.str.contains(r"^-?\d+(,\d+)?$")).then(expr))
+    value = comma.str.replace(",", ".", literal=True)
+    if dialect == "xlsx":  # a native number arrives with a decimal point
+        value = pl.coalesce(value, pl.when(expr.str.contains(r"^-?\d+(\.\d+)?$")).then(expr))
+    return value.cast(pl.Float64, strict=False)
+
+
+def _decimals_beyond(expr: pl.Expr, scale: int) -> pl.Expr:
+    """More digits after the decimal separator than the log keeps (read before any rounding)."""
+    return expr.str.extract(r"[.,](\d+)$", 1).str.len_chars().fill_null(0) > scale
 
 
 def _int(expr: pl.Expr) -> pl.Expr:
@@ -108,7 +140,8 @@ def _timestamp_platform(expr: pl.Expr) -> pl.Expr:
 
 _EXPECTATION = {
     "int": "a whole number",
-    "decimal": {"fr_csv": "a number with a decimal comma", "xlsx": "a number", "platform_csv": "a number with a decimal point"},
+    "decimal": {"fr_csv": "a number with a decimal comma (1234,50 or 1 234,50; a point alone is ambiguous)",
+                "xlsx": "a number", "platform_csv": "a number with a decimal point"},
     "date": {"fr_csv": "a date JJ/MM/AAAA", "xlsx": "a date", "platform_csv": "a date YYYY-MM-DD"},
     "month": "a month AAAA-MM",
     "time": "a time HH:MM",
@@ -129,6 +162,7 @@ def parse(raw: RawTable, feed: str, dialect: str) -> ParsedTable:
     src = raw.frame.select(pl.col(LINE), *[_clean(c).alias(c) for c in raw.frame.columns if c != LINE and c not in unknown])
 
     typed: list[pl.Expr] = []
+    sent: list[pl.Expr] = []
     checks: list[tuple[str, pl.Expr, str, str]] = []  # (source column, failed?, rule, expectation)
     for f in FIELDS[feed]:
         names = _source_names(f, language)
@@ -137,10 +171,12 @@ def parse(raw: RawTable, feed: str, dialect: str) -> ParsedTable:
             if language == "fr":
                 d, t = _date(pl.col(names[0]), dialect), _time(pl.col(names[1]), dialect)
                 value = d.dt.combine(t)
+                sent.append(pl.concat_str([pl.col(names[0]), pl.col(names[1])], separator=" ").alias(SENT + f.name))
                 checks.append((names[0], pl.col(names[0]).is_not_null() & d.is_null(), "type", _expectation("date", dialect)))
                 checks.append((names[1], pl.col(names[1]).is_not_null() & t.is_null(), "type", _expectation("time", dialect)))
             else:
                 value = _timestamp_platform(col)
+                sent.append(col.alias(SENT + f.name))
                 checks.append((names[0], col.is_not_null() & value.is_null(), "type", _expectation("timestamp", dialect)))
             typed.append(value.alias(f.name))
             continue
@@ -165,12 +201,16 @@ def parse(raw: RawTable, feed: str, dialect: str) -> ParsedTable:
             value = _int(col)
         elif f.kind == "decimal":
             value = _decimal(col, dialect)
+            checks.append((names[0], col.is_not_null() & value.is_not_null() & _decimals_beyond(col, f.scale),
+                           "precision", f"more than {f.scale} decimal(s): the log keeps {f.scale}, and carnet never rounds"))
         elif f.kind == "date":
             value = _date(col, dialect)
         elif f.kind == "month":
             value = (col.str.extract(r"^(\d{4}-\d{2})(?:-01 00:00:00)?$", 1) + "-01").str.strptime(pl.Date, "%Y-%m-%d", strict=False)
         else:  # pragma: no cover - a new kind must be handled above
             raise AssertionError(f.kind)
+        if f.kind in ("int", "decimal", "date", "month"):
+            sent.append(col.alias(SENT + f.name))
         if f.kind in _EXPECTATION:
             checks.append((names[0], col.is_not_null() & value.is_null(), "type", _expectation(f.kind, dialect)))
         typed.append(value.alias(f.name))
@@ -201,5 +241,5 @@ def parse(raw: RawTable, feed: str, dialect: str) -> ParsedTable:
                                    else f"{shown!r}: {expectation}")
                         issues.append(RowIssue(line, column, shown, rule, message))
     frame = src.filter(~pl.col(LINE).is_in(list(bad_lines))) if bad_lines else src
-    frame = frame.select(pl.col(LINE), *typed)
+    frame = frame.select(pl.col(LINE), *typed, *sent)
     return ParsedTable(frame, issues, unknown, raw.rows_read)

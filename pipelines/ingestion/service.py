@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import stat
 from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+import duckdb
 import polars as pl
 
 from contracts import CONTRACT_VERSIONS, ContractContext, contract_for, validate
 from contracts.base import FILE
 from pipelines.eventlog.store import EventLog, FileBatch, QuarantinedRow, Receipt
 from pipelines.feeds import FIELDS
-from pipelines.inbox.filenames import BadFileName, ExportName, parse_export_name
-from pipelines.inbox.parsing import LANGUAGE, parse
+from pipelines.inbox.filenames import BadFileName, ExportName, export_identity, parse_export_name
+from pipelines.inbox.parsing import LANGUAGE, SENT, parse
 from pipelines.inbox.readers import LINE, RowIssue, UnreadableFile, read_export
 from pipelines.ingestion.events import PSEUDONYM, payload_columns, to_events
 from pipelines.pseudonyms import Pseudonymiser
@@ -33,7 +36,7 @@ BATCH_ROWS = 500_000  # rows judged and stored per transaction: bounds memory, a
 
 
 @dataclass
-class Prepared:
+class ParsedFile:
     """A file read and parsed (not yet judged by its contract, nor pseudonymised)."""
 
     batch: FileBatch
@@ -46,9 +49,25 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _walk(inbox: Path) -> Iterator[tuple[Path, bool]]:
+    """(entry, hidden) for every file-like entry below `inbox`; links are listed, never followed."""
+    for folder, dirs, files in os.walk(inbox, followlinks=False):
+        base = Path(folder)
+        hidden_folder = base != inbox and any(_hidden(part) for part in base.relative_to(inbox).parts)
+        links = [d for d in dirs if (base / d).is_symlink()]  # a link to a folder: an entry, not a place to look
+        for name in (*files, *links):
+            yield base / name, hidden_folder or _hidden(name)
+
+
 def inbox_files(inbox: Path) -> list[Path]:
-    """Files waiting in the inbox, in recorded-time order (then by name)."""
-    files = [p for p in inbox.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    """Entries waiting in the inbox, in recorded-time order (then by name): regular files, and anything
+    else (links, FIFOs, sockets) to be quarantined whole without being opened. Hidden names (a leading
+    `.`: editors' and copy tools' temporary files) are left alone; `hidden_files` counts them."""
+    files = [p for p, hidden in _walk(inbox) if not hidden]
 
     def order(p: Path):
         try:
@@ -58,13 +77,82 @@ def inbox_files(inbox: Path) -> list[Path]:
     return sorted(files, key=order)
 
 
+def hidden_files(inbox: Path) -> list[Path]:
+    """Entries ignored because their name (or a folder's) starts with `.`."""
+    return sorted(p for p, hidden in _walk(inbox) if hidden)
+
+
+NOT_REGULAR = "not_a_regular_file"
+
+
+def read_entry(path: Path) -> tuple[bytes | None, str]:
+    """(bytes, SHA-256) of a regular file; (None, a stable digest of what the entry is) for anything else.
+
+    Opened without following links (`O_NOFOLLOW`), and checked on the open descriptor: a link swapped
+    in after listing is refused too, so nothing outside the inbox is ever read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:  # a link (ELOOP), or gone
+        fd = None
+    if fd is not None:
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                with os.fdopen(fd, "rb", closefd=False) as f:
+                    data = f.read()
+                return data, sha256_of(data)
+        finally:
+            os.close(fd)
+    try:
+        described = f"{stat.filemode(os.lstat(path).st_mode)} -> {os.readlink(path) if path.is_symlink() else ''}"
+    except OSError:
+        described = "gone"
+    # marked, so that the entry never holds its name against a real file sent later under it
+    return None, f"{NOT_REGULAR}:{sha256_of(described.encode())}"
+
+
+def entry_size(path: Path) -> int:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    return st.st_size if stat.S_ISREG(st.st_mode) else 0
+
+
 def _whole_file(name: str, sha: str, rule: str, reason: str, *, status: str = "quarantined",
-                export: ExportName | None = None, dialect: str | None = None) -> Prepared:
-    return Prepared(FileBatch(
+                export: ExportName | None = None, dialect: str | None = None) -> ParsedFile:
+    return ParsedFile(FileBatch(
         file_name=name, sha256=sha, status=status, reason=reason,
         centre_id=export.centre_id if export else None, feed=export.feed if export else None,
         extracted_at=export.extracted_at if export else None, dialect=dialect,
         quarantine=[QuarantinedRow(None, None, None, rule, reason, f"{rule}: {reason}")]))
+
+
+INTERNAL_ERROR = "internal_error"
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failed(name: str, sha: str, exc: BaseException, dialect: str | None = None) -> ParsedFile:
+    """A file that carnet failed on unexpectedly: quarantined whole with the error, so that the run
+    goes on with the other files (and the file can be requeued once carnet is fixed)."""
+    try:
+        export = parse_export_name(name)
+    except BadFileName:
+        export = None
+    reason = (f"carnet failed on this file ({_one_line(exc)}): kept whole in quarantine; report it to the "
+              "carnet team, then `carnet requeue` once fixed")
+    return _whole_file(name, sha, INTERNAL_ERROR, reason, export=export, dialect=dialect)
+
+
+def environmental(exc: BaseException) -> bool:
+    """Errors of the machine, not of a file (disk, memory, locks, interruption): they fail the run,
+    to be retried, instead of quarantining a file that did nothing wrong."""
+    return isinstance(exc, (OSError, MemoryError, duckdb.IOException, duckdb.OutOfMemoryException,
+                            duckdb.InterruptException, duckdb.FatalException, duckdb.TransactionException,
+                            duckdb.ConnectionException)) or not isinstance(exc, Exception)
 
 
 def _shown(text: str | None, limit: int) -> str | None:
@@ -88,8 +176,23 @@ def _group_issues(issues: Iterable[RowIssue]) -> list[QuarantinedRow]:
     return rows
 
 
-def prepare(path: Path, data: bytes, sha: str, registry: Registry, inbox: Path | None = None) -> Prepared:
-    """Read and parse one file; touches nothing but `data`."""
+def prepare(path: Path, data: bytes | None, sha: str, registry: Registry, inbox: Path | None = None) -> ParsedFile:
+    """Read and parse one inbox entry (`data` None: not a regular file); touches nothing but `data`.
+    Whatever the file holds, this returns: an unexpected error quarantines the file whole."""
+    if data is None:
+        return _whole_file(path.name, sha, NOT_REGULAR,
+                           "not a regular file (a link, a pipe or a device): carnet reads only files dropped in "
+                           "the inbox itself; copy the export there")
+    try:
+        return _prepare(path, data, sha, registry, inbox)
+    except Exception as exc:  # noqa: BLE001 - one file must never stop the others
+        if environmental(exc):
+            raise
+        log.exception("preparing %s failed", path.name)
+        return failed(path.name, sha, exc)
+
+
+def _prepare(path: Path, data: bytes, sha: str, registry: Registry, inbox: Path | None) -> ParsedFile:
     name = path.name
     try:
         export = parse_export_name(path)
@@ -112,7 +215,7 @@ def prepare(path: Path, data: bytes, sha: str, registry: Registry, inbox: Path |
     except UnreadableFile as exc:
         return _whole_file(name, sha, "unreadable_file", str(exc), export=export, dialect=centre.dialect)
 
-    business = [c for c in parsed.frame.columns if c != LINE]
+    business = [c for c in parsed.frame.columns if c != LINE and not c.startswith(SENT)]
     first = parsed.frame.unique(subset=business, keep="first", maintain_order=True)
     batch = FileBatch(
         file_name=name, sha256=sha, status="ingested", centre_id=centre.centre_id, feed=export.feed,
@@ -120,31 +223,31 @@ def prepare(path: Path, data: bytes, sha: str, registry: Registry, inbox: Path |
         duplicates_in_file=parsed.frame.height - first.height, payload_columns=payload_columns(export.feed),
         unknown_columns=parsed.unknown_columns, contract_version=CONTRACT_VERSIONS[export.feed])
     ctx = ContractContext(centre.site_codes, centre.opened_on, export.extracted_at)
-    return Prepared(batch, first, ctx, list(parsed.issues))
+    return ParsedFile(batch, first, ctx, list(parsed.issues))
 
 
-def judge(prepared: list[Prepared]) -> dict[str, pl.DataFrame]:
+def judge(files: list[ParsedFile]) -> dict[str, pl.DataFrame]:
     """Run each feed's contract once over all its files; returns each feed's valid rows, with `FILE`
-    (the file's position in `prepared`).
+    (the file's position in `files`).
 
     Quarantine rows are attached to each file's batch, with the file's own column names.
     """
     by_feed: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(prepared):
+    for i, p in enumerate(files):
         if p.rows is not None:
             by_feed[p.batch.feed].append(i)
     valid_by_feed: dict[str, pl.DataFrame] = {}
     contract_issues: dict[int, list[RowIssue]] = defaultdict(list)
     for feed, members in by_feed.items():
-        frame = pl.concat([prepared[i].rows.with_columns(pl.lit(i, pl.Int32).alias(FILE),
-                                                         *prepared[i].context.columns())
+        frame = pl.concat([files[i].rows.with_columns(pl.lit(i, pl.Int32).alias(FILE),
+                                                         *files[i].context.columns())
                            for i in members], how="vertical")
         nir_columns = {f.name for f in FIELDS[feed] if f.nir}
         valid, issues = validate(frame, contract_for(feed), nir_columns=nir_columns)
         for i, file_issues in issues.items():
             contract_issues[i].extend(file_issues)
         valid_by_feed[feed] = valid.drop([c for c in valid.columns if c.startswith("_") and c not in (LINE, FILE)])
-    for i, p in enumerate(prepared):
+    for i, p in enumerate(files):
         if p.rows is None:
             continue
         language = LANGUAGE[p.batch.dialect]
@@ -153,6 +256,29 @@ def judge(prepared: list[Prepared]) -> dict[str, pl.DataFrame]:
                    for x in contract_issues.get(i, [])]
         p.batch.quarantine = _group_issues(p.issues + renamed)
     return valid_by_feed
+
+
+def judge_each(batch: list[ParsedFile]) -> dict[str, pl.DataFrame]:
+    """`judge`, and should it fail, each file judged alone: a file the contracts fail on unexpectedly is
+    replaced in `batch` by its whole-file quarantine, and the others keep their verdicts."""
+    try:
+        return judge(batch)
+    except Exception as exc:  # noqa: BLE001
+        if environmental(exc):
+            raise
+        log.exception("judging a batch failed: judging its %d file(s) one by one", len(batch))
+    parts: dict[str, list[pl.DataFrame]] = defaultdict(list)
+    for i, parsed in enumerate(batch):
+        try:
+            verdict = judge([parsed])
+        except Exception as exc:  # noqa: BLE001
+            if environmental(exc):
+                raise
+            batch[i] = failed(parsed.batch.file_name, parsed.batch.sha256, exc, parsed.batch.dialect)
+            continue
+        for feed, frame in verdict.items():
+            parts[feed].append(frame.with_columns(pl.lit(i, pl.Int32).alias(FILE)))
+    return {feed: pl.concat(frames) for feed, frames in parts.items()}
 
 
 def pseudonyms_of(frames: Iterable[pl.DataFrame], pseudonymiser: Pseudonymiser,
@@ -176,43 +302,71 @@ def pseudonymise(valid: pl.DataFrame, lookup: pl.DataFrame) -> pl.DataFrame:
 OBJECTION = "objection"
 
 
-def drop_objections(valid: pl.DataFrame, prepared: list[Prepared], refused: set[str]) -> pl.DataFrame:
+def drop_objections(valid: pl.DataFrame, files: list[ParsedFile], refused: set[str]) -> pl.DataFrame:
     """Rows of patients who objected are not kept: quarantined with a reason, never appended."""
     if not refused or "patient_nir" not in valid.columns or not valid.height:
         return valid
     mask = pl.col("patient_nir").is_in(list(refused))
     for i, line in valid.filter(mask).select(FILE, LINE).iter_rows():
-        prepared[i].batch.quarantine.append(QuarantinedRow(
+        files[i].batch.quarantine.append(QuarantinedRow(
             line, None, None, OBJECTION, "the patient objected to the use of their data: row not kept",
             f"row [{OBJECTION}]: the patient objected to the use of their data"))
     return valid.filter(~mask)
 
 
-def _attach_events(prepared: list[Prepared], valid: dict[str, pl.DataFrame], pseudonymiser: Pseudonymiser,
+def _attach_events(files: list[ParsedFile], valid: dict[str, pl.DataFrame], pseudonymiser: Pseudonymiser,
                    event_log: EventLog) -> None:
     """Valid rows → each file's events: objections dropped, NIRs replaced (caller holds the transaction)."""
     lookup, refused = pseudonyms_of(valid.values(), pseudonymiser, event_log)
     for frame in valid.values():
-        frame = pseudonymise(drop_objections(frame, prepared, refused), lookup)
+        frame = pseudonymise(drop_objections(frame, files, refused), lookup)
         for (i,), part in frame.partition_by(FILE, as_dict=True, maintain_order=True).items():
-            batch = prepared[i].batch
+            batch = files[i].batch
             batch.events = to_events(part, feed=batch.feed, centre_id=batch.centre_id)
 
 
-def store(prepared: list[Prepared], valid: dict[str, pl.DataFrame], event_log: EventLog,
+def store(batch: list[ParsedFile], valid: dict[str, pl.DataFrame], event_log: EventLog,
           pseudonymiser: Pseudonymiser) -> list[Receipt]:
     """Pseudonymise and append a judged batch of files (`valid`: what `judge` kept) in one transaction."""
-    if not prepared:
+    if not batch:
         return []
+    quarantine_before = [list(p.batch.quarantine) for p in batch]
     event_log.begin()
     try:
-        _attach_events(prepared, valid, pseudonymiser, event_log)
-        receipts = event_log.store_batch([p.batch for p in prepared])
+        _attach_events(batch, valid, pseudonymiser, event_log)
+        receipts = event_log.store_batch([p.batch for p in batch])
         event_log.commit()
     except BaseException:
         event_log.rollback()
         pseudonymiser.forget_cache()  # salts created in the rolled-back transaction are gone
+        for p, rows in zip(batch, quarantine_before):  # as judged, for a retry
+            p.batch.quarantine = rows
         raise
+    return receipts
+
+
+def store_each(batch: list[ParsedFile], valid: dict[str, pl.DataFrame], event_log: EventLog,
+               pseudonymiser: Pseudonymiser) -> list[Receipt]:
+    """`store`, and should it fail on what a file holds, each file stored alone: the one that fails is
+    quarantined whole with the error (one line), the others are stored. Errors of the machine
+    (disk, memory, locks) still fail the run: nothing was committed, and the run can be retried."""
+    try:
+        return store(batch, valid, event_log, pseudonymiser)
+    except Exception as exc:  # noqa: BLE001
+        if environmental(exc) or len(batch) == 1 and batch[0].rows is None:
+            raise
+        log.exception("storing a batch failed: storing its %d file(s) one by one", len(batch))
+    receipts: list[Receipt] = []
+    for i, parsed in enumerate(batch):
+        own = {feed: frame.filter(pl.col(FILE) == i).with_columns(pl.lit(0, pl.Int32).alias(FILE))
+               for feed, frame in valid.items()}
+        try:
+            receipts += store([parsed], own, event_log, pseudonymiser)
+        except Exception as exc:  # noqa: BLE001
+            if environmental(exc):
+                raise
+            receipts += store([failed(parsed.batch.file_name, parsed.batch.sha256, exc, parsed.batch.dialect)], {},
+                              event_log, pseudonymiser)
     return receipts
 
 
@@ -233,7 +387,7 @@ def _read_ahead(paths: Iterable[Path], load: Callable[[Path], tuple],
         window: deque = deque()
         held = 0
         for path in paths:
-            size = path.stat().st_size
+            size = entry_size(path)
             window.append((pool.submit(load, path), size))
             held += size
             while len(window) > 1 and held > budget:
@@ -244,73 +398,95 @@ def _read_ahead(paths: Iterable[Path], load: Callable[[Path], tuple],
             yield window.popleft()[0].result()
 
 
+def _decided_by_name(known_shas: set[str], sha: str) -> bool:
+    """Whether what was received under a name decides an entry without reading it: the same bytes
+    (a no-op), or a file read under that name before (a reuse). An entry that was not a regular
+    file was never read: its name stays free for the real file."""
+    return sha in known_shas or any(not s.startswith(NOT_REGULAR) for s in known_shas)
+
+
+class _InboxRun:
+    """One pass over the inbox. Files are read ahead, admitted in recorded-time order, and handed
+    to the judge a batch at a time; a batch is stored while the next one is judged (Pandera, in
+    Polars, and DuckDB both release the GIL)."""
+
+    def __init__(self, inbox: Path, event_log: EventLog, registry: Registry, pseudonymiser: Pseudonymiser,
+                 judging: ThreadPoolExecutor, on_receipt: Callable[[Receipt], None] | None, batch_rows: int):
+        self.inbox, self.event_log, self.registry, self.pseudonymiser = inbox, event_log, registry, pseudonymiser
+        self.judging, self.on_receipt, self.batch_rows = judging, on_receipt, batch_rows
+        # export identity → the SHA-256s received under it (a name's case or spelling cannot hide a reuse)
+        self.known: dict[str, set[str]] = {}
+        for name, shas in event_log.known_files().items():
+            self.known.setdefault(export_identity(name), set()).update(shas)
+        self.receipts: list[Receipt] = []
+        self.pending: list[ParsedFile] = []
+        self.pending_rows = 0
+        self.unstored: set[str] = set()  # identities read but not stored yet (pending or judged)
+        self.judged: deque[tuple[list[ParsedFile], Future]] = deque()
+
+    def load(self, path: Path) -> tuple[Path, str, str, ParsedFile | None]:
+        """Runs in a reading thread: the entry's bytes and, unless its name is known, its parse."""
+        data, sha = read_entry(path)
+        identity = export_identity(path.name)
+        if _decided_by_name(self.known.get(identity, set()), sha):
+            return path, identity, sha, None  # decided in `admit`, in order: a no-op or a reused name
+        return path, identity, sha, prepare(path, data, sha, self.registry, self.inbox)
+
+    def admit(self, path: Path, identity: str, sha: str, parsed: ParsedFile | None) -> None:
+        shas = self.known.get(identity, set())
+        if sha in shas:
+            return  # the same bytes again: already ingested, a no-op
+        if identity in self.unstored:  # the same export twice before it was stored: store first, then judge
+            self.flush(drain=True)
+            shas = self.known.get(identity, set())
+            if sha in shas:
+                return
+        if _decided_by_name(shas, sha):  # not the same bytes: a reused name
+            parsed = _whole_file(path.name, sha, "name_reused",
+                                 "a file with this name was already ingested with different bytes: refused whole "
+                                 "(a correction must come as a new extract with a later extracted_at)",
+                                 status="refused")
+        assert parsed is not None  # a name unknown now was unknown when read ahead (`known` only grows)
+        self.pending.append(parsed)
+        self.unstored.add(identity)
+        self.pending_rows += parsed.batch.rows_read or 0
+        if self.pending_rows >= self.batch_rows:
+            self.flush()
+
+    def flush(self, *, drain: bool = False) -> None:
+        """Hand the pending files to the judge; store the batch judged before (all, if `drain`)."""
+        if self.pending:
+            self.judged.append((self.pending, self.judging.submit(judge_each, self.pending)))
+        self.pending, self.pending_rows = [], 0
+        while len(self.judged) > (0 if drain else 1):
+            self._store_next()
+
+    def _store_next(self) -> None:
+        batch, verdict = self.judged.popleft()
+        for receipt in store_each(batch, verdict.result(), self.event_log, self.pseudonymiser):
+            self.receipts.append(receipt)
+            if self.on_receipt:
+                self.on_receipt(receipt)
+        for parsed in batch:
+            identity = export_identity(parsed.batch.file_name)
+            self.known.setdefault(identity, set()).add(parsed.batch.sha256)
+            self.unstored.discard(identity)
+
+
 def ingest_inbox(inbox: Path, event_log: EventLog, registry: Registry, pseudonymiser: Pseudonymiser,
                  *, on_receipt: Callable[[Receipt], None] | None = None,
                  only: Callable[[Path], bool] | None = None, batch_rows: int = BATCH_ROWS) -> list[Receipt]:
-    """Ingest every file of the inbox not ingested yet; returns the new receipts."""
-    known = event_log.known_files()
-    receipts: list[Receipt] = []
-    pending: list[Prepared] = []
-    pending_rows = 0
-    unstored: set[str] = set()  # names of the files read but not stored yet (pending or judged)
-    judged: deque[tuple[list[Prepared], Future]] = deque()
+    """Ingest every file of the inbox not ingested yet; returns the new receipts.
 
-    def store_next():
-        batch, verdict = judged.popleft()
-        for r in store(batch, verdict.result(), event_log, pseudonymiser):
-            receipts.append(r)
-            if on_receipt:
-                on_receipt(r)
-        for p in batch:
-            known.setdefault(p.batch.file_name, set()).add(p.batch.sha256)
-            unstored.discard(p.batch.file_name)
-
-    def flush(*, drain: bool = False):
-        """Hand the pending files to the judge; store the batch judged before (all, if `drain`)."""
-        nonlocal pending, pending_rows
-        if pending:
-            judged.append((pending, judging.submit(judge, pending)))
-        pending, pending_rows = [], 0
-        while len(judged) > (0 if drain else 1):
-            store_next()
-
-    def load(path: Path) -> tuple[Path, str, Prepared | None]:
-        data = path.read_bytes()
-        sha = sha256_of(data)
-        if known.get(path.name):  # decided below, in order: a no-op or a reused name
-            return path, sha, None
-        return path, sha, prepare(path, data, sha, registry, inbox)
-
-    def admit(path: Path, sha: str, prepared: Prepared | None) -> None:
-        nonlocal pending_rows
-        shas = known.get(path.name, set())
-        if sha in shas:
-            return  # the same bytes again: already ingested, a no-op
-        if path.name in unstored:  # the same name twice before it was stored: store first, then judge
-            flush(drain=True)
-            shas = known.get(path.name, set())
-            if sha in shas:
-                return
-        if shas:
-            prepared = _whole_file(path.name, sha, "name_reused",
-                                   "a file with this name was already ingested with different bytes: refused whole "
-                                   "(a correction must come as a new extract with a later extracted_at)",
-                                   status="refused")
-        assert prepared is not None  # a name unknown now was unknown when read ahead (`known` only grows)
-        pending.append(prepared)
-        unstored.add(path.name)
-        pending_rows += prepared.batch.rows_read or 0
-        if pending_rows >= batch_rows:
-            flush()
-
+    No file can stop the others: what a file holds quarantines at most that file."""
+    event_log.check_key(pseudonymiser.fingerprint())
     paths = [p for p in inbox_files(inbox) if only is None or only(p)]
-    # one batch is judged (Pandera, in Polars: the GIL mostly released) while the one before is
-    # pseudonymised and stored (DuckDB releases it too)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="carnet-judge") as judging:
-        for path, sha, prepared in _read_ahead(paths, load):
-            admit(path, sha, prepared)
-        flush(drain=True)
-    return receipts
+        run = _InboxRun(inbox, event_log, registry, pseudonymiser, judging, on_receipt, batch_rows)
+        for loaded in _read_ahead(paths, run.load):
+            run.admit(*loaded)
+        run.flush(drain=True)
+    return run.receipts
 
 
 @dataclass(frozen=True)
@@ -329,33 +505,38 @@ def requeue(inbox: Path, event_log: EventLog, registry: Registry, pseudonymiser:
     Rows that now pass are appended (once: a quarantine row is resolved when its row is
     appended, and the log de-duplicates versions anyway); the others stay quarantined.
     """
+    event_log.check_key(pseudonymiser.fingerprint())
     on_disk = {p.name: p for p in inbox_files(inbox)} if inbox.exists() else {}
     results = []
     for (name, sha), lines in sorted(event_log.unresolved_quarantine().items()):
         path = on_disk.get(name)
-        data = path.read_bytes() if path else None
-        if data is None or sha256_of(data) != sha:
+        data, found_sha = read_entry(path) if path else (None, None)
+        if data is None or found_sha != sha:
             results.append(RequeueResult(name, len(lines), 0, 0, len(lines),
                                          "source file no longer in the inbox (or changed): put it back to requeue"))
             continue
-        prepared = prepare(path, data, sha, registry, inbox)
-        if prepared.rows is None:
-            results.append(RequeueResult(name, len(lines), 0, 0, len(lines), f"still refused: {prepared.batch.reason}"))
+        parsed = prepare(path, data, sha, registry, inbox)
+        if parsed.rows is None:
+            results.append(RequeueResult(name, len(lines), 0, 0, len(lines), f"still refused: {parsed.batch.reason}"))
             continue
         if None not in lines:  # only the rows quarantined before are retried; the others are in the log
             wanted = [line for line in lines if line is not None]
-            prepared.rows = prepared.rows.filter(pl.col(LINE).is_in(wanted))
-            prepared.issues = [i for i in prepared.issues if i.line in lines]
-        valid = judge([prepared])
+            parsed.rows = parsed.rows.filter(pl.col(LINE).is_in(wanted))
+            parsed.issues = [i for i in parsed.issues if i.line in lines]
         event_log.begin()
         try:
-            _attach_events([prepared], valid, pseudonymiser, event_log)
-            appended, duplicates, still = event_log.apply_requeue(prepared.batch, lines)
+            valid = judge([parsed])
+            _attach_events([parsed], valid, pseudonymiser, event_log)
+            appended, duplicates, still = event_log.apply_requeue(parsed.batch, lines)
             event_log.commit()
-        except BaseException:
+        except BaseException as exc:
             event_log.rollback()
             pseudonymiser.forget_cache()
-            raise
-        results.append(RequeueResult(name, prepared.batch.rows_read if None in lines else len(lines),
+            if environmental(exc):
+                raise
+            log.exception("requeueing %s failed", name)
+            results.append(RequeueResult(name, len(lines), 0, 0, len(lines), f"still failing: {_one_line(exc)}"))
+            continue
+        results.append(RequeueResult(name, parsed.batch.rows_read if None in lines else len(lines),
                                      appended, duplicates, still))
     return results

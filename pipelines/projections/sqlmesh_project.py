@@ -116,10 +116,28 @@ def load_context():
     return Context(paths=str(PROJECT_ROOT), loader=PlanLoader)
 
 
+_BOUNDS = ("CARNET_AS_OF", "CARNET_LOG_POSITION")
+
+
+@contextlib.contextmanager
+def _unbounded():
+    """No as-of or position bound in the environment (restored on exit)."""
+    saved = {k: os.environ.pop(k) for k in _BOUNDS if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 @lru_cache(maxsize=1)
 def model_graph() -> tuple[ModelNode, ...]:
-    """The models, parents first, with their lineage (reads model files only; opens no database)."""
-    ctx = load_context()
+    """The models, parents first, with their lineage (reads model files only; opens no database).
+
+    Fingerprints are those of an unbounded refresh, the one releases are built from: a bound sets
+    variables (`heads_are_latest`), which SQLMesh folds into the fingerprint of the models using
+    them, so a rebuild cut at a release's position would otherwise see every such model as changed."""
+    with _unbounded():
+        ctx = load_context()
     try:
         nodes = [ModelNode(_short(fqn), str(model.kind.name.value), model.description or "",
                            tuple(sorted(_short(d) for d in model.depends_on)), model.data_hash,

@@ -21,7 +21,7 @@ def release_candidate(context: dg.AssetExecutionContext, carnet: CarnetResource)
     publication are skipped) when the current release was computed from the same inputs."""
     paths = carnet.paths()
     with retry_if_transient(context), carnet.writer_lock():
-        staged = stage(paths, settings=secrecy_settings(), only_if_changed=True)
+        staged = stage(paths, run=context.run_id, settings=secrecy_settings(), only_if_changed=True)
     if staged is None:
         current = current_manifest(paths)
         context.log.info(f"nothing new since release {current['release_id']} (log position "
@@ -45,7 +45,7 @@ def release_candidate(context: dg.AssetExecutionContext, carnet: CarnetResource)
 def quality_gate(context: dg.AssetCheckExecutionContext, carnet: CarnetResource,
                  gate: QualityGateResource) -> dg.AssetCheckResult:
     paths = carnet.paths()
-    staged = staged_release(paths)
+    staged = staged_release(paths, context.run.run_id)
     result = gate.gate(paths, staged)
     docs = str(staged.directory / "data_docs" / "index.html")
     if not result.success:
@@ -66,7 +66,7 @@ def observatory(context: dg.AssetExecutionContext, carnet: CarnetResource) -> dg
     release that passed its gate."""
     paths = carnet.paths()
     with retry_if_transient(context), carnet.writer_lock():
-        staged = staged_release(paths)
+        staged = staged_release(paths, context.run_id)
         final = promote(paths, staged)
     context.log.info(f"published release {staged.release_id} to {paths.observatory_db}")
     return dg.MaterializeResult(metadata={

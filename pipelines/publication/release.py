@@ -1,6 +1,7 @@
 """Releases of the observatory file: stage, gate, promote, and rebuild from a manifest.
 
-A release is staged in `releases/.staging/` (observatory file, extracts, report, manifest),
+A release is staged in `releases/.staging-<run>/` (observatory file, extracts, report, manifest; a
+folder per run, so that two runs never write one staging file),
 gated by Great Expectations, then promoted: its folder becomes `releases/<id>/` and its file
 replaces `$CARNET_HOME/observatory.duckdb` with one atomic rename, so a reader sees the old
 release or the new one, never half of one. A rejected release keeps its folder (with the Data
@@ -8,12 +9,15 @@ Docs saying why) as `releases/<id>.rejected/`; the previous release stays in pla
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from pipelines.publication.report import render
 from pipelines.publication.secrecy import SecrecySettings, secrecy_settings
 from pipelines.publication.tables import build_tables
 from pipelines.settings import CarnetPaths
+from pipelines.spreadsheet_cells import safe_frame
 
 MANIFEST = "manifest.json"
 GATE = "gate.json"
@@ -153,7 +158,7 @@ def _write_extracts(directory: Path, frames: dict[str, pl.DataFrame]) -> dict[st
         frame.write_parquet(out / f"{name}.parquet", compression="zstd", statistics=True)
         with open(out / f"{name}.csv", "wb") as f:
             f.write(b"\xef\xbb\xbf")
-            frame.write_csv(f, separator=";", decimal_comma=True, date_format="%Y-%m-%d", line_terminator="\r\n")
+            safe_frame(frame).write_csv(f, separator=";", decimal_comma=True, date_format="%Y-%m-%d", line_terminator="\r\n")
         hashes[name] = {"rows": frame.height, **{fmt: sha256_file(out / f"{name}.{fmt}") for fmt in EXTRACT_FORMATS}}
     return hashes
 
@@ -197,8 +202,26 @@ def current_manifest(paths: CarnetPaths) -> dict | None:
     return json.loads((paths.releases / pointer.read_text().strip() / MANIFEST).read_text())
 
 
-def staging_dir(paths: CarnetPaths) -> Path:
-    return paths.releases / ".staging"
+STAGING_PREFIX = ".staging-"
+# A staging folder left by a run killed before promoting or rejecting it; no run takes this long.
+ABANDONED_STAGING_S = 24 * 3600
+
+
+def staging_dir(paths: CarnetPaths, run: str) -> Path:
+    """Where run `run` stages its release: its own folder, whatever else is staging."""
+    if not run or not all(ch.isalnum() or ch in "-_" for ch in run):
+        raise ValueError(f"a staging run id is letters, digits, '-' and '_': {run!r}")
+    return paths.releases / f"{STAGING_PREFIX}{run}"
+
+
+def _sweep_abandoned_staging(paths: CarnetPaths) -> None:
+    if not paths.releases.exists():
+        return
+    deadline = time.time() - ABANDONED_STAGING_S
+    for folder in paths.releases.glob(f"{STAGING_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if folder.stat().st_mtime < deadline:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def same_inputs(a: dict, b: dict) -> bool:
@@ -210,9 +233,10 @@ def same_inputs(a: dict, b: dict) -> bool:
             and all(a[k] == b[k] for k in ("contracts", "models", "secrecy")))
 
 
-def stage(paths: CarnetPaths, *, settings: SecrecySettings | None = None,
+def stage(paths: CarnetPaths, *, run: str | None = None, settings: SecrecySettings | None = None,
           published_at: dt.datetime | None = None, only_if_changed: bool = False) -> StagedRelease | None:
-    """Build the next release from the warehouse into `releases/.staging/` (nothing published yet).
+    """Build the next release from the warehouse into `releases/.staging-<run>/` (nothing published
+    yet); `run` names the staging folder (a Dagster run id; a fresh one by default).
 
     With `only_if_changed`, returns None when the current release was computed from the same
     inputs: a night with nothing new publishes no copy of yesterday's release.
@@ -232,7 +256,8 @@ def stage(paths: CarnetPaths, *, settings: SecrecySettings | None = None,
     current = current_manifest(paths) if only_if_changed else None
     if current is not None and same_inputs(current, manifest):
         return None
-    directory = staging_dir(paths)
+    _sweep_abandoned_staging(paths)
+    directory = staging_dir(paths, run or uuid.uuid4().hex)
     shutil.rmtree(directory, ignore_errors=True)
     return StagedRelease(directory, write_release(directory, paths.warehouse_db, manifest, settings))
 
@@ -257,8 +282,8 @@ def gate_staged(paths: CarnetPaths, staged: StagedRelease):
     return result
 
 
-def staged_release(paths: CarnetPaths) -> StagedRelease:
-    directory = staging_dir(paths)
+def staged_release(paths: CarnetPaths, run: str) -> StagedRelease:
+    directory = staging_dir(paths, run)
     if not (directory / MANIFEST).exists():
         raise FileNotFoundError(f"no staged release in {directory}: materialise publication/release_candidate first")
     return StagedRelease(directory, json.loads((directory / MANIFEST).read_text()))

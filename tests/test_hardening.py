@@ -232,6 +232,25 @@ def test_links_and_pipes_in_the_inbox_are_quarantined_without_being_read(home, t
     assert [(r.status, r.rows_appended) for r in home.ingest()] == [("ingested", 1)]
 
 
+def test_the_ingestion_asset_and_the_sensor_take_a_dangling_link_in_their_stride(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from pipelines.ingestion.assets import ingest_inbox_asset
+    from pipelines.ingestion.sensors import inbox_snapshot
+    from pipelines.resources import CarnetResource
+
+    monkeypatch.setenv("CARNET_DEMO", "1")
+    root = tmp_path / "home"
+    write_fr(root / "inbox", _name(), [fr_act("A1")])
+    (root / "inbox" / CHALON / _name("20240307T020000")).symlink_to(tmp_path / "missing.csv")
+    assert set(inbox_snapshot(root / "inbox").values()) == {0, (root / "inbox" / CHALON / _name()).stat().st_size}
+    result = dg.materialize([ingest_inbox_asset], resources={"carnet": CarnetResource(home=str(root))},
+                            run_config={"ops": {"ingest_inbox": {"config": {"settle_seconds": 0}}}})
+    md = {m.asset_key.path[-1]: m.metadata for m in result.asset_materializations_for_node("ingest_inbox")}
+    assert md["consultation_recorded"]["rows_appended"].value == 1
+    assert md["consultation_recorded"]["files_quarantined_whole"].value == 1
+
+
 # 6. A name is matched whole ---------------------------------------------------------------------
 
 def test_a_name_with_a_trailing_newline_or_another_case_cannot_reuse_an_ingested_name(home):

@@ -42,7 +42,10 @@ def settled_files(inbox, seconds: float) -> set[str]:
     """Files untouched for `seconds` (size and modification time unchanged) when we decide.
     We wait only as long as the youngest file needs: an inbox dropped hours ago costs no wait,
     and a file still being written is left for the next run."""
-    looked = {p: p.stat() for p in inbox_files(inbox)}
+    looked = {}
+    for p in inbox_files(inbox):
+        with contextlib.suppress(FileNotFoundError):
+            looked[p] = p.lstat()  # a link is judged as a link, never followed
     youngest = max((st.st_mtime for st in looked.values()), default=0.0)
     wait = min(seconds, youngest + seconds - time.time())
     if wait > 0:
@@ -51,7 +54,7 @@ def settled_files(inbox, seconds: float) -> set[str]:
     settled = set()
     for p, before in looked.items():
         try:
-            now = p.stat()
+            now = p.lstat()
         except FileNotFoundError:
             continue
         if (now.st_size, now.st_mtime) == (before.st_size, before.st_mtime) and now.st_mtime <= untouched_since:

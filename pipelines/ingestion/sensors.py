@@ -5,12 +5,12 @@ import json
 
 import dagster as dg
 
-from pipelines.ingestion.service import inbox_files
+from pipelines.ingestion.service import entry_size, inbox_files
 from pipelines.settings import carnet_paths
 
 
 def inbox_snapshot(inbox) -> dict[str, int]:
-    return {str(p.relative_to(inbox)): p.stat().st_size for p in inbox_files(inbox)} if inbox.exists() else {}
+    return {str(p.relative_to(inbox)): entry_size(p) for p in inbox_files(inbox)} if inbox.exists() else {}
 
 
 def build_inbox_sensor(job) -> dg.SensorDefinition:

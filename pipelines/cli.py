@@ -32,43 +32,112 @@ def _cmd_generate(args) -> int:
     return 0
 
 
-def _run_job(name: str, run_config: dict | None = None, groups: tuple[str, ...] | None = None):
+# Errors that a person fixes (configuration, a lock held): one line and exit 2, whether raised here
+# or inside a Dagster run.
+_PERSON_FIXES = ("ConfigurationError", "KeyMismatch", "WriterBusy")
+
+
+class CommandFailed(Exception):
+    """A run failed for another reason: one line, exit 1; the details are in the Dagster run."""
+
+
+def _root_cause(error):
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error
+
+
+def _message_of(error) -> str:
+    """The exception's own words, without its (module-qualified) class name."""
+    import re
+
+    text = re.sub(rf"^[\w.]*\b{re.escape(error.cls_name)}: ", "", (error.message or "").strip())
+    return " ".join(text.split())
+
+
+def _run_job(paths, name: str, run_config: dict | None = None, groups: tuple[str, ...] | None = None):
+    """A Dagster job in this process, recorded in carnet's Dagster instance (`carnet dev` shows it).
+
+    Dagster's own event stream is silenced: steps tell their progress through `pipelines.progress`,
+    and a failure is one line here (an incident line too), its traceback in the run's log."""
     import dagster as dg
 
     from pipelines.definitions import defs
+    from pipelines.incidents import CLI_TAG, append_incident, incident_line
+    from pipelines.settings import prepare_dagster_home
 
     job = defs.resolve_job_def(name)
     selection = None
     if groups:
         graph = defs.resolve_asset_graph()
         selection = [k for k in job.asset_layer.selected_asset_keys if graph.get(k).group_name in groups]
-    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), run_config=run_config or {},
-                                    raise_on_error=False, asset_selection=selection)
-    if not result.success:
-        checks = [f"{ev.check_name}: {ev.description}" for ev in result.get_asset_check_evaluations()
-                  if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR]
-        steps = [e.message for e in result.all_events if e.is_step_failure]
-        raise SystemExit(f"{name} failed: " + " | ".join(m for m in checks + steps if m)[-3000:])
-    return result
+    config = dict(run_config or {}, loggers={"console": {"config": {"log_level": "CRITICAL"}}})
+    with dg.DagsterInstance.from_config(str(prepare_dagster_home(paths.dagster_home))) as instance:
+        result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
+                                        asset_selection=selection, tags={CLI_TAG: "cli"})
+    if result.success:
+        return result
+    failures = [(e.step_key, _root_cause(e.event_specific_data.error)) for e in result.all_events
+                if e.is_step_failure and e.event_specific_data and e.event_specific_data.error]
+    for _, error in failures:
+        if error.cls_name in _PERSON_FIXES:
+            raise ConfigurationError(_message_of(error))
+    checks = [f"{ev.check_name}: {ev.description}" for ev in result.get_asset_check_evaluations()
+              if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR]
+    first = checks[0] if checks else (f"{failures[0][1].cls_name}: {_message_of(failures[0][1])}" if failures
+                                      else "the run failed")
+    append_incident(paths, incident_line(name, result.run_id, [step for step, _ in failures if step], first))
+    raise CommandFailed(f"{name} failed{' in ' + failures[0][0] if failures else ''}: {first[:500]} "
+                        f"(run {result.run_id}; `carnet dev` shows its log)")
 
 
-def _ingest_totals(result) -> dict:
-    totals: dict[str, int] = {}
-    for event in result.get_asset_materialization_events():
-        if event.asset_key.path[0] != "event_log":
-            continue
-        md = event.materialization.metadata
-        for k in ("files", "rows_read", "rows_appended", "rows_duplicate", "rows_quarantined"):
-            totals[k] = totals.get(k, 0) + int(md[k].value)
-    return totals
+def _received_since(paths, since) -> list[tuple]:
+    """Receipts stored since `since`: (file, status, read, appended, duplicates, quarantined, reason)."""
+    got = _read_log(paths, {"receipts": (
+        "SELECT file_name, status, rows_read, rows_appended, rows_duplicate, rows_quarantined, reason "
+        "FROM ingest.receipts WHERE ingested_at >= ? ORDER BY ingested_at, file_name", [since])})
+    return got["receipts"]
+
+
+def _say_ingested(paths, since) -> None:
+    receipts = _received_since(paths, since) if paths.events_db.exists() else []
+    if not receipts:  # the ingestion said so
+        return
+    whole = [r for r in receipts if r[1] != "ingested"]
+    totals = [sum(r[i] or 0 for r in receipts) for i in (2, 3, 4, 5)]
+    if len(whole) < len(receipts):
+        print(f"ingested {len(receipts) - len(whole):,} file(s): rows read {totals[0]:,}, appended {totals[1]:,}, "
+              f"duplicates {totals[2]:,}, quarantined {totals[3]:,}"
+              + (" (`carnet quarantine` lists them)" if totals[3] else ""))
+    if whole:
+        print(f"{len(whole):,} file(s) {'/'.join(sorted({r[1] for r in whole}))} whole:")
+        for r in whole[:20]:
+            print(f"  {r[0]!r}: {r[6]}")
+        if len(whole) > 20:
+            print(f"  ... and {len(whole) - 20} more (`carnet quarantine`)")
+
+
+def _ingest_config(args) -> dict:
+    config = {}
+    if getattr(args, "centres", None):
+        config["centres"] = [c.strip().upper() for c in args.centres.split(",") if c.strip()]
+    if getattr(args, "files", None):
+        config["files"] = list(args.files)
+    return {"ops": {"ingest_inbox": {"config": config}}} if config else {}
+
+
+def _now_to_the_second():
+    import datetime as dt
+
+    return dt.datetime.now().replace(microsecond=0)
 
 
 def _cmd_ingest(args) -> int:
     paths = carnet_paths().ensure()
-    started = time.perf_counter()
-    totals = _ingest_totals(_run_job("ingest_job"))
-    print(f"ingested {paths.inbox} in {time.perf_counter() - started:.1f}s: " +
-          ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in totals.items()))
+    started, since = time.perf_counter(), _now_to_the_second()
+    _run_job(paths, "ingest_job", _ingest_config(args))
+    _say_ingested(paths, since)
+    print(f"({time.perf_counter() - started:.1f}s)")
     return 0
 
 
@@ -85,29 +154,40 @@ def _print_headlines(warehouse: Path, scale: float = 1.0) -> None:
 
 
 def _cmd_refresh(args) -> int:
-    """Run the nightly refresh now (ingest, then models), or build the marts as of a past time."""
+    """Run the nightly refresh now (ingest, then models, then the release), or build the marts as of a past time."""
     import datetime as dt
 
     from pipelines.projections.sqlmesh_project import as_of_warehouse
+    from pipelines.publication.release import current_manifest
 
     paths = carnet_paths().ensure()
-    started = time.perf_counter()
+    started, since = time.perf_counter(), _now_to_the_second()
     if args.as_of:
+        if args.centres or args.files or args.full:
+            raise ConfigurationError("--as-of reads the log as it stood: it takes no --centres, --files or --full")
         try:
             as_of = dt.datetime.fromisoformat(args.as_of)
         except ValueError:
             raise ConfigurationError(f"--as-of {args.as_of!r} is not an ISO time such as 2024-06-01T02:00:00") from None
         # the log as it stood: nothing is ingested (an as-of build never writes the log) nor published
-        _run_job("nightly_refresh", {"ops": {"sqlmesh_models": {"config": {"as_of": as_of.isoformat()}}}},
+        _run_job(paths, "nightly_refresh", {"ops": {"sqlmesh_models": {"config": {"as_of": as_of.isoformat()}}}},
                  groups=("models",))
         warehouse = as_of_warehouse(paths, as_of)
     else:
-        config = {"ops": {"sqlmesh_models": {"config": {"full": True}}}} if getattr(args, "full", False) else None
-        result = _run_job("nightly_refresh", config)
-        totals = _ingest_totals(result)
-        print("ingested: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in totals.items()))
+        config = _ingest_config(args)
+        if args.full:
+            config.setdefault("ops", {})["sqlmesh_models"] = {"config": {"full": True}}
+        result = _run_job(paths, "nightly_refresh", config)
+        _say_ingested(paths, since)
         warehouse = paths.warehouse_db
-        _print_release(paths)
+        published = any(e.asset_key.path == ["publication", "observatory"]
+                        for e in result.get_asset_materialization_events())
+        current = current_manifest(paths)
+        if published:
+            _print_release(paths)
+        elif current:
+            print(f"release: nothing new since {current['release_id']} (same log position, sources and settings): "
+                  "no new release")
     print(f"marts in {warehouse} ({time.perf_counter() - started:.1f}s)")
     _print_headlines(warehouse, getattr(args, "scale", 1.0))
     return 0
@@ -119,7 +199,7 @@ def _print_release(paths) -> None:
     manifest = current_manifest(paths)
     if manifest:
         folder = paths.releases / manifest["release_id"]
-        print(f"release {manifest['release_id']}: {paths.observatory_db}\n  report {folder / 'report.html'}\n"
+        print(f"release {manifest['release_id']} published: {paths.observatory_db}\n  report {folder / 'report.html'}\n"
               f"  extracts {folder / 'extracts'}\n  data docs {folder / 'data_docs' / 'index.html'}")
 
 
@@ -149,7 +229,7 @@ def _cmd_rebuild(args) -> int:
 
     from pipelines.publication.release import MANIFEST, rebuild
 
-    paths = carnet_paths()
+    paths = carnet_paths().ensure()
     manifest_file = paths.releases / args.release / MANIFEST
     if not manifest_file.exists():
         known = sorted(p.name for p in paths.releases.iterdir() if (p / MANIFEST).exists()) if paths.releases.exists() else []
@@ -166,15 +246,31 @@ def _cmd_rebuild(args) -> int:
 def _cmd_demo(args) -> int:
     """Generate the demo inbox (once) and run the main job on it."""
     os.environ.setdefault("CARNET_DEMO", "1")
-    paths = carnet_paths().ensure()
+    paths = carnet_paths().ensure(create=True)
     if not any(paths.inbox.iterdir()):
         args.out = str(paths.inbox)
         _cmd_generate(args)
         os.environ.setdefault("CARNET_INBOX_SETTLE_SECONDS", "0")  # we wrote these files: they are complete
-    args.as_of = None
+    args.as_of, args.centres, args.files, args.full = None, None, None, False
     _cmd_refresh(args)
     _cmd_status(args)
+    print(f"\nThis demo home uses the fixed demo key. To go on using it (refresh, status, `carnet dev`):\n"
+          f"  export CARNET_HOME={paths.home} CARNET_DEMO=1")
     return 0
+
+
+def _cmd_dev(args) -> int:
+    """The Dagster UI and daemon (`dagster dev`) on carnet's own Dagster instance: the same run
+    history as the CLI, and the schedule and sensors of `pipelines/definitions.py`."""
+    from pipelines.projections.sqlmesh_project import PROJECT_ROOT
+    from pipelines.settings import prepare_dagster_home
+
+    paths = carnet_paths().ensure()
+    dagster_home = prepare_dagster_home(paths.dagster_home)
+    executable = Path(sys.executable).with_name("dagster")
+    command = [str(executable), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *args.dagster_args]
+    print(f"carnet: Dagster home {dagster_home}, carnet home {paths.home}", file=sys.stderr, flush=True)
+    os.execve(command[0], command, dict(os.environ, DAGSTER_HOME=str(dagster_home), CARNET_HOME=str(paths.home)))
 
 
 def _read_log(paths, sql_by_name: dict[str, tuple[str, list]]) -> dict:
@@ -199,7 +295,7 @@ def _cmd_status(args) -> int:
     from pipelines.ingestion.service import hidden_files, inbox_files
     from pipelines.publication.release import current_manifest
 
-    paths = carnet_paths()
+    paths = carnet_paths().ensure()
     if not paths.events_db.exists():
         print(f"no event log yet in {paths.home}; run `carnet ingest` (or `carnet demo`)")
         return 0
@@ -315,7 +411,7 @@ def _cmd_quarantine(args) -> int:
     from pipelines.registry import load_registry
     from pipelines.spreadsheet_cells import safe_cell
 
-    paths = carnet_paths()
+    paths = carnet_paths().ensure()
     if not paths.events_db.exists():
         raise ConfigurationError(f"no event log in {paths.home}: nothing is quarantined yet")
     if args.centre and load_registry().get(args.centre) is None:
@@ -350,56 +446,88 @@ def _cmd_quarantine(args) -> int:
     return 0
 
 
+ENVIRONMENT_HELP = """\
+configuration (environment variables, read at run time):
+  CARNET_HOME                    the home: inbox/, events.duckdb, warehouse, releases (default .carnet)
+  CARNET_PSEUDONYMISATION_KEY    HMAC key for NIRs, 16+ characters; required for real data
+  CARNET_DEMO=1                  allow the fixed demo key (set by `carnet demo`)
+  CARNET_SECRECY_THRESHOLD       smallest count of patients published (default 11)
+  CARNET_RELEASE_MIN_ROW_RATIO   the gate fails below this share of the last release's rows (default 0.9)
+  CARNET_DUCKDB_MEMORY_LIMIT     DuckDB's memory ceiling, e.g. 2GB (default 2GB)
+  CARNET_INBOX_SETTLE_SECONDS    how long a file must stay unchanged to be read (default 2)
+  DAGSTER_HOME                   Dagster's instance (default $CARNET_HOME/dagster)
+
+exit status: 0 done; 1 a run or the quality gate failed (one line; details in `carnet dev`);
+2 something to fix first (configuration, a lock held, an unknown centre or release).
+The inbox's file names and columns: docs/exports.md.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="carnet", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    g = sub.add_parser("generate", help="write a deterministic demo inbox")
+    p = argparse.ArgumentParser(prog="carnet", description=__doc__, epilog=ENVIRONMENT_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, fn, help_text):
+        c = sub.add_parser(name, help=help_text, description=help_text, epilog=ENVIRONMENT_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        c.set_defaults(fn=fn)
+        return c
+
+    def scoped(c):
+        c.add_argument("--centres", help="only these centres' files: FINESS numbers, comma-separated")
+        c.add_argument("--files", nargs="+", metavar="FILE",
+                       help="only these inbox files, as paths relative to the inbox (CENTRE/NAME)")
+
+    g = command("generate", _cmd_generate, "write a deterministic demo inbox")
     g.add_argument("--out", required=True, help="the inbox folder to write")
-    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--seed", type=int, default=7, help="the random seed (the same seed and scale give the same bytes)")
     g.add_argument("--scale", type=float, default=1.0, help="1.0 reproduces the centres' published figures")
-    g.set_defaults(fn=_cmd_generate)
-    i = sub.add_parser("ingest", help="ingest new inbox files into the event log ($CARNET_HOME)")
-    i.set_defaults(fn=_cmd_ingest)
-    d = sub.add_parser("demo", help="generate the demo inbox in $CARNET_HOME (once) and run the main job")
-    d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--scale", type=float, default=1.0)
-    d.set_defaults(fn=_cmd_demo)
-    r = sub.add_parser("refresh", help="ingest the inbox and rebuild the marts (nightly_refresh)")
-    r.add_argument("--as-of", help="build the marts as the log stood at this recorded time (ISO), in its own file")
+    scoped(command("ingest", _cmd_ingest, "ingest new inbox files into the event log ($CARNET_HOME)"))
+    d = command("demo", _cmd_demo, "generate the demo inbox in $CARNET_HOME (once) and run the main job")
+    d.add_argument("--seed", type=int, default=7, help="the random seed of the demo inbox")
+    d.add_argument("--scale", type=float, default=1.0, help="1.0 reproduces the centres' published figures")
+    r = command("refresh", _cmd_refresh, "ingest the inbox, rebuild the marts and publish (nightly_refresh)")
+    r.add_argument("--as-of", help="build the marts as the log stood at this recorded time (ISO), in its own "
+                                   "file; ingests and publishes nothing")
     r.add_argument("--full", action="store_true", help="recompute every month instead of those new events touch")
-    r.set_defaults(fn=_cmd_refresh)
-    pub = sub.add_parser("publish", help="publish the observatory release from the current marts (gated)")
+    scoped(r)
+    pub = command("publish", _cmd_publish, "publish the observatory release from the current marts (gated)")
     pub.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a running refresh or publication")
-    pub.set_defaults(fn=_cmd_publish)
-    rb = sub.add_parser("rebuild", help="rebuild a release from the event log and compare it byte for byte")
+    rb = command("rebuild", _cmd_rebuild, "rebuild a release from the event log and compare it byte for byte")
     rb.add_argument("release", help="the release id (a folder of $CARNET_HOME/releases)")
     rb.add_argument("--out", help="where to rebuild (default: a new temporary folder)")
-    rb.set_defaults(fn=_cmd_rebuild)
-    q = sub.add_parser("quarantine", help="list quarantined rows; --export writes one CSV per centre to fix")
+    q = command("quarantine", _cmd_quarantine, "list quarantined rows; --export writes one CSV per centre to fix")
     q.add_argument("--centre", help="only this centre (FINESS number)")
     q.add_argument("--export", help="a folder to write <centre>__quarantine.csv files to")
-    q.set_defaults(fn=_cmd_quarantine)
-    rq = sub.add_parser("requeue", help="re-validate quarantined rows after a contract or registry fix")
+    rq = command("requeue", _cmd_requeue, "re-validate quarantined rows after a contract or registry fix")
     rq.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a running ingestion or refresh")
-    rq.set_defaults(fn=_cmd_requeue)
-    ob = sub.add_parser("object", help="a patient objects to the use of their data: NIRs on standard input")
+    ob = command("object", _cmd_object, "a patient objects to the use of their data: NIRs on standard input")
     ob.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a running ingestion or refresh")
-    ob.set_defaults(fn=_cmd_object)
-    s = sub.add_parser("status", help="inbox waiting, events, quarantine, last refresh, release and incident")
-    s.set_defaults(fn=_cmd_status)
+    command("status", _cmd_status, "inbox waiting, events, quarantine, last refresh, release and incident")
+    dev = command("dev", _cmd_dev, "the Dagster UI and daemon on carnet's Dagster instance (dagster dev)")
+    dev.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed on to `dagster dev` (e.g. -p 3001)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipelines.progress import show_progress_on
+
+    import logging
+
     args = build_parser().parse_args(argv)
+    handler = show_progress_on(sys.stderr)
+    logging.getLogger("dagster").setLevel(logging.ERROR)  # its warnings are in the run's log (`carnet dev`)
     try:
         return args.fn(args)
-    except ConfigurationError as exc:
+    except (ConfigurationError, WriterBusy) as exc:
         print(f"carnet: {exc}", file=sys.stderr)
         return 2
-    except WriterBusy as exc:
+    except CommandFailed as exc:
         print(f"carnet: {exc}", file=sys.stderr)
-        return 3
+        return 1
+    finally:
+        logging.getLogger("carnet.progress").removeHandler(handler)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,11 @@ import datetime as dt
 
 import dagster as dg
 
-from pipelines.settings import carnet_paths
+from pipelines.settings import CarnetPaths, carnet_paths
+
+# Runs launched by the `carnet` CLI write their incident line themselves (the sensor needs the
+# daemon, which a CLI run may not have): the sensor leaves them alone.
+CLI_TAG = "carnet/launched_by"
 
 
 def incident_line(job: str, run_id: str, steps: list[str], message: str) -> str:
@@ -12,16 +16,23 @@ def incident_line(job: str, run_id: str, steps: list[str], message: str) -> str:
             f"steps={','.join(steps) or '-'}\t{first}")
 
 
+def append_incident(paths: CarnetPaths, line: str) -> None:
+    path = paths.home / "incidents.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
 @dg.run_failure_sensor(name="incident_sensor", default_status=dg.DefaultSensorStatus.RUNNING,
-                       description="Appends one line per failed run to $CARNET_HOME/incidents.log.")
+                       description="Appends one line per failed run to $CARNET_HOME/incidents.log "
+                                   "(runs of the `carnet` CLI write theirs themselves).")
 def incident_sensor(context: dg.RunFailureSensorContext):
+    if context.dagster_run.tags.get(CLI_TAG):
+        return
     steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
     errors = [e.event_specific_data.error.message for e in context.get_step_failure_events()
               if e.event_specific_data and getattr(e.event_specific_data, "error", None)]
     line = incident_line(context.dagster_run.job_name, context.dagster_run.run_id, steps,
                          errors[0] if errors else context.failure_event.message)
-    path = carnet_paths().home / "incidents.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line + "\n")
+    append_incident(carnet_paths(), line)
     context.log.info(line)

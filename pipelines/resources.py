@@ -8,6 +8,7 @@ from pydantic import PrivateAttr
 
 from pipelines.eventlog.lock import writer_lock
 from pipelines.eventlog.store import EventLog, connect
+from pipelines.progress import warn
 from pipelines.pseudonyms import Pseudonymiser
 from pipelines.registry import Registry, load_registry
 from pipelines.settings import CarnetPaths, carnet_paths, duckdb_config, pseudonymisation_key
@@ -34,13 +35,14 @@ class CarnetResource(dg.ConfigurableResource):
 
     def writer_lock(self):
         """Exclusive use of the event log without opening it (readers such as SQLMesh attach it)."""
-        return writer_lock(self.paths().writer_lock, timeout_s=self.writer_timeout_s)
+        return writer_lock(self.paths().writer_lock, timeout_s=self.writer_timeout_s,
+                           on_wait=lambda message: warn(None, message))
 
     @contextlib.contextmanager
     def event_log(self):
         """The only way to write the log: under the writer lock, one connection."""
         paths = self.paths()
-        with writer_lock(paths.writer_lock, timeout_s=self.writer_timeout_s):
+        with self.writer_lock():
             conn = connect(paths.events_db, config=duckdb_config(paths))
             try:
                 yield EventLog(conn)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,12 @@ DEMO_KEY = "carnet-demo-key-not-for-real-data"
 
 class ConfigurationError(RuntimeError):
     """Configuration that a person must fix; the message says how."""
+
+
+# The published file is not named after its schema: DuckDB names a file's catalog after the file, and
+# a catalog `observatory` holding a schema `observatory` makes `observatory.<table>` ambiguous, so
+# the analyst's natural `SELECT * FROM observatory.activity_by_territory` would fail.
+OBSERVATORY_FILE = "carnet_observatory.duckdb"
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,11 @@ class CarnetPaths:
 
     @property
     def observatory_db(self) -> Path:
+        return self.home / OBSERVATORY_FILE
+
+    @property
+    def legacy_observatory_db(self) -> Path:
+        """Where releases were published before the file took a name of its own (see OBSERVATORY_FILE)."""
         return self.home / "observatory.duckdb"
 
     @property
@@ -48,10 +60,23 @@ class CarnetPaths:
     def writer_lock(self) -> Path:
         return self.home / "event_log.lock"
 
-    def ensure(self) -> "CarnetPaths":
+    @property
+    def dagster_home(self) -> Path:
+        """Dagster's instance (runs, their logs, schedules' state), shared by the CLI, `carnet dev` and
+        the schedule: $DAGSTER_HOME when set, else `dagster/` in the home."""
+        chosen = os.environ.get("DAGSTER_HOME")
+        return Path(chosen).expanduser().resolve() if chosen else self.home / "dagster"
+
+    def ensure(self, *, create: bool = False) -> "CarnetPaths":
+        """The home, ready to write. Only `create` makes a missing home (a demo): a missing one is
+        otherwise a mistyped CARNET_HOME, which must not silently start an empty history."""
+        if not create and not self.home.is_dir():
+            raise ConfigurationError(
+                f"CARNET_HOME {self.home} does not exist: check its spelling (or create it, with an inbox/ "
+                "folder the centres' exports land in); `carnet demo` creates a demo home")
         try:
             self.inbox.mkdir(parents=True, exist_ok=True)
-            probe = self.home / ".write-probe"
+            probe = self.home / f".write-probe-{os.getpid()}-{threading.get_ident()}"  # concurrent runs probe apart
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:
@@ -66,6 +91,22 @@ def carnet_paths(home: str | os.PathLike | None = None) -> CarnetPaths:
     """`home`, else $CARNET_HOME, else `.carnet/` in the working directory."""
     chosen = home or os.environ.get("CARNET_HOME") or ".carnet"
     return CarnetPaths(Path(chosen).expanduser().resolve())
+
+
+_DAGSTER_YAML = """\
+# carnet's Dagster instance: runs of the CLI, `carnet dev` and the schedule share it.
+telemetry:
+  enabled: false
+"""
+
+
+def prepare_dagster_home(path: Path) -> Path:
+    """The Dagster home, created with its dagster.yaml (no telemetry: health data, no network)."""
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "dagster.yaml"
+    if not config.exists():
+        config.write_text(_DAGSTER_YAML, encoding="utf-8")
+    return path
 
 
 DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"

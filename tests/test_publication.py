@@ -53,14 +53,39 @@ def test_observatory_file_describes_every_table_and_holds_no_patient_level_data(
         tables = conn.execute("SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'observatory'").fetchall()
         columns = conn.execute("SELECT table_name, column_name, comment FROM duckdb_columns() "
                                "WHERE schema_name = 'observatory'").fetchall()
-        rows = conn.execute("SELECT release_id, log_high_water_event_id FROM observatory.observatory.release").fetchall()
+        rows = conn.execute("SELECT release_id, log_high_water_event_id FROM observatory.release").fetchall()
+        # the analyst's natural query: the file's catalog is not named like its schema
+        natural = conn.execute("SELECT count(*) FROM observatory.activity_by_territory").fetchone()[0]
+        lower_bounds = conn.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'activity_by_territory'"
+                                    ).fetchone()[0]
     finally:
         conn.close()
+    assert natural == manifest["tables"]["activity_by_territory"]["rows"]
+    assert "lower bound" in lower_bounds
     assert {t for t, _ in tables} == {t.name for t in TABLES} | {"release"}
     assert all(c and "one row" in c for _, c in tables)
     assert columns and all(c for _, _, c in columns)
     assert not [c for _, c, _ in columns if re.search(r"nir|pseudonym|patient_", c)]
     assert rows == [(manifest["release_id"], manifest["log"]["high_water_event_id"])]
+
+
+def test_totals_are_sums_of_published_values_per_centre_network_and_department(release):
+    paths, _, _, _ = release
+    frames = read_tables(paths.observatory_db)
+    totals, costs, series = frames["totals"], frames["cost_per_consultation"], frames["reattachment_by_centre"]
+    assert set(totals["level"]) == {"centre", "network", "department"}
+    year = int(costs["year"].max())
+    for level, column in (("network", "network_id"), ("department", "department_code")):
+        for code, rows in costs.filter(pl.col("year") == year).group_by(column):
+            [row] = totals.filter((pl.col("level") == level) & (pl.col("territory_code") == code[0])
+                                  & (pl.col("year") == year)).to_dicts()
+            assert row["acts_completed"] == rows["acts_completed"].fill_null(0).sum()
+            assert row["acts_complete"] == (rows["acts_completed"].null_count() == 0)
+    latest = (series.filter(pl.col("cumulative_reattached").is_not_null()).sort("month")
+              .group_by("centre_id").last())
+    last_year = totals.filter((pl.col("level") == "department") & (pl.col("year") == series["month"].max().year))
+    # the report's "at least" is the sum of each centre's latest published point: the totals say the same
+    assert last_year["reattached_since_opening"].sum() == latest["cumulative_reattached"].sum()
 
 
 def test_no_published_patient_count_is_between_one_and_the_threshold(release):
@@ -175,9 +200,11 @@ def test_a_failing_gate_blocks_publication_and_keeps_the_previous_release(releas
     assert current_manifest(paths)["release_id"] == manifest["release_id"]
     rejected = [p for p in paths.releases.iterdir() if p.name.endswith(".rejected")]
     assert len(rejected) == 1 and (rejected[0] / "data_docs" / "index.html").exists()
-    # Data Docs show every table's validation, not only the last one validated
-    pages = {page.parent.parent.parent.name for page in (rejected[0] / "data_docs" / "validations").rglob("*.html")}
-    assert pages == set(manifest["tables"])
+    # the Data Docs page shows every table's validation and reads offline: no script, nothing fetched
+    page = (rejected[0] / "data_docs" / "index.html").read_text(encoding="utf-8")
+    assert all(f"<h2>observatory.{table}</h2>" in page for table in manifest["tables"])
+    assert "FAILED" in page and "expect_table_row_count_to_be_between" in page
+    assert "<script" not in page and "http" not in page.lower().replace("http-equiv", "")
     assert "previous release stays in place" in str(blocked.value)
 
 
@@ -341,7 +368,7 @@ def test_a_gate_process_that_died_fails_the_gate_clearly_and_publishes_nothing(r
     with pytest.raises(GateProcessFailed, match=r"exited \(code -9\) before answering: nothing was published"):
         worker.gate(paths, staged)
     worker.stop()
-    assert (staged.directory / "observatory.duckdb").exists()
+    assert (staged.directory / "carnet_observatory.duckdb").exists()
     assert paths.observatory_db.read_bytes() == before
     assert current_manifest(paths)["release_id"] == current
 

@@ -70,11 +70,11 @@ def test_refresh_and_publication_killed_then_rerun_give_the_same_marts_and_a_who
     publish(home)
     first = (home / "releases" / "CURRENT").read_text()
     killed_at_random("publish", home, 3.0, rnd)
-    conn = duckdb.connect(str(home / "observatory.duckdb"), read_only=True)  # old or new, whole
+    conn = duckdb.connect(str(home / "carnet_observatory.duckdb"), read_only=True)  # old or new, whole
     try:
-        manifest = json.loads(conn.execute("SELECT manifest FROM observatory.observatory.release").fetchone()[0])
+        manifest = json.loads(conn.execute("SELECT manifest FROM observatory.release").fetchone()[0])
         for name, table in manifest["tables"].items():
-            assert conn.execute(f"SELECT count(*) FROM observatory.observatory.{name}").fetchone()[0] == table["rows"]
+            assert conn.execute(f"SELECT count(*) FROM observatory.{name}").fetchone()[0] == table["rows"]
     finally:
         conn.close()
     assert (home / "releases" / "CURRENT").read_text() in (first, manifest["release_id"] + "\n")
@@ -109,9 +109,9 @@ while time.time() < until:
     try:
         conn = duckdb.connect(path, read_only=True)
         try:
-            manifest = json.loads(conn.execute("SELECT manifest FROM observatory.observatory.release").fetchone()[0])
+            manifest = json.loads(conn.execute("SELECT manifest FROM observatory.release").fetchone()[0])
             for name, table in manifest["tables"].items():
-                n = conn.execute(f"SELECT count(*) FROM observatory.observatory.{name}").fetchone()[0]
+                n = conn.execute(f"SELECT count(*) FROM observatory.{name}").fetchone()[0]
                 if n != table["rows"]:
                     errors += 1
         finally:

@@ -80,7 +80,7 @@ def test_nightly_refresh_launched_through_graphql_builds_the_marts_and_a_release
     finally:
         conn.close()
     assert acts > 0 and events and events[-1][0] > 0
-    assert (home / "observatory.duckdb").exists() and (home / "releases" / "CURRENT").exists()
+    assert (home / "carnet_observatory.duckdb").exists() and (home / "releases" / "CURRENT").exists()
     # every step ran in the run's own process: the imports are paid once per run, not per step
     import dagster as dg
 

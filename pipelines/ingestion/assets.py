@@ -12,8 +12,10 @@ import duckdb
 from pipelines.eventlog.lock import WriterBusy
 from pipelines.feeds import EVENT_TYPES, FEEDS
 from pipelines.ingestion.service import inbox_files, ingest_inbox
+from pipelines.progress import report, warn
 from pipelines.inbox.filenames import BadFileName, parse_export_name
 from pipelines.resources import CarnetResource
+from pipelines.settings import ConfigurationError
 
 EVENT_LOG_POOL = "event_log_writer"  # one step at a time writes events.duckdb
 
@@ -93,7 +95,8 @@ def ingest_inbox_asset(context: dg.AssetExecutionContext, config: IngestConfig, 
     ready = settled_files(paths.inbox, settle)
     unknown = [c for c in config.centres if carnet.registry().get(c) is None]
     if unknown:
-        raise dg.Failure(f"unknown centre(s) {', '.join(unknown)}: not in seeds/centres.csv", allow_retries=False)
+        raise ConfigurationError(f"unknown centre(s) {', '.join(unknown)}: not in seeds/centres.csv; "
+                                 "use FINESS numbers of the registry")
 
     def wanted(p) -> bool:
         name = str(p.relative_to(paths.inbox))
@@ -109,13 +112,15 @@ def ingest_inbox_asset(context: dg.AssetExecutionContext, config: IngestConfig, 
         todo = [p for p in inbox_files(paths.inbox) if wanted(p) and p.name not in known]
         done: list = []
 
-        def progress(receipt) -> None:  # a text progress bar in the run log, every 5 %
+        appended = [0]
+
+        def progress(receipt) -> None:  # the run log gets a line every 5 %; a terminal, a bar
             done.append(receipt)
+            appended[0] += receipt.rows_appended
             step = max(1, len(todo) // 20)
             if len(done) % step == 0 or len(done) == len(todo):
-                filled = 20 * len(done) // max(1, len(todo))
-                context.log.info(f"[{'#' * filled}{' ' * (20 - filled)}] {len(done):,}/{len(todo):,} files, "
-                                 f"{sum(r.rows_appended for r in done):,} rows appended")
+                report(context.log, f"ingested {len(done):,}/{len(todo):,} files, {appended[0]:,} rows appended",
+                       done=len(done), total=len(todo), label="ingestion")
 
         receipts = ingest_inbox(paths.inbox, event_log, carnet.registry(), carnet.pseudonymiser(), only=wanted,
                                 on_receipt=progress)
@@ -135,6 +140,8 @@ def ingest_inbox_asset(context: dg.AssetExecutionContext, config: IngestConfig, 
                 "rows_duplicate": sum(r.rows_duplicate for r in rs),
                 "rows_quarantined": sum(r.rows_quarantined for r in rs),
                 "files_quarantined_whole": sum(r.status != "ingested" for r in rs),
+                "whole_file_reasons": dg.MetadataValue.json(
+                    {r.file_name: r.reason for r in rs if r.status != "ingested"}),
                 "receipts": dg.MetadataValue.md(
                     "| file | status | read | appended | duplicates | quarantined |\n|---|---|---|---|---|---|\n" + table
                     if rs else "no new file"),
@@ -153,6 +160,10 @@ def ingest_inbox_asset(context: dg.AssetExecutionContext, config: IngestConfig, 
                       "quarantined_by_file": dg.MetadataValue.json(dict(sorted(quarantined.items())[:200]))})
     waiting = len(inbox_files(paths.inbox)) - len(ready)
     if waiting:
-        context.log.info(f"{waiting} file(s) still being written (changed within the last {settle}s): left for the next run")
-    if per_feed.get("unreadable"):
-        context.log.warning(f"{len(per_feed['unreadable'])} file(s) with a bad name were quarantined whole")
+        report(context.log, f"{waiting} file(s) still being written (changed within the last {settle}s): "
+                            "left for the next run")
+    if not receipts:
+        report(context.log, f"no new file in {paths.inbox}")
+    for r in receipts:
+        if r.status != "ingested":
+            warn(context.log, f"{r.file_name}: {r.status} whole: {r.reason}")

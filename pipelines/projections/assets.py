@@ -7,6 +7,7 @@ import duckdb
 
 from pipelines.feeds import EVENT_TYPES
 from pipelines.ingestion.assets import EVENT_ASSETS, EVENT_LOG_POOL, retry_if_transient
+from pipelines.progress import report
 from pipelines.projections.headlines import headlines, render
 from pipelines.projections.sqlmesh_project import model_graph, refresh
 from pipelines.resources import CarnetResource
@@ -59,7 +60,10 @@ def sqlmesh_models(context: dg.AssetExecutionContext, config: RefreshConfig, car
     paths = carnet.paths()
     with retry_if_transient(context), carnet.writer_lock():  # the log is read while no one writes it
         try:
-            result = refresh(paths, as_of=as_of, full=config.full, restate=config.restate())
+            result = refresh(paths, as_of=as_of, full=config.full, restate=config.restate(),
+                             on_model=lambda name, done, total: report(
+                                 context.log, f"model {done}/{total} built: {name}", done=done, total=total,
+                                 label="models"))
         except Exception as exc:  # an audit or a model failed: the marts keep their last good state
             if "audit" in str(exc).lower():
                 raise dg.Failure(f"SQLMesh audit failed, nothing downstream runs: {exc}", allow_retries=False) from exc
@@ -69,8 +73,9 @@ def sqlmesh_models(context: dg.AssetExecutionContext, config: RefreshConfig, car
         table = render(headlines(conn))
     finally:
         conn.close()
-    context.log.info(f"{result.mode} refresh of {result.warehouse} in {result.seconds:.1f}s"
-                     + (f", act months {result.restated_from}..{result.restated_to}" if result.restated_from else ""))
+    report(context.log, f"marts: {result.mode} refresh of {result.warehouse} in {result.seconds:.1f}s"
+           + (f", act months {result.restated_from}..{result.restated_to}" if result.restated_from else "")
+           + (" (nothing new in the log)" if result.mode == "unchanged" else ""))
     for node in model_graph():
         metadata = {"warehouse": str(result.warehouse), "seconds": round(result.seconds, 2), "mode": result.mode,
                     "log_high_water_event_id": result.high_water_event_id}

@@ -7,6 +7,7 @@ from pipelines.publication.report import headlines
 from pipelines.publication.release import current_manifest, promote, read_tables, reject, stage, staged_release
 from pipelines.publication.secrecy import secrecy_settings
 from pipelines.resources import CarnetResource, QualityGateResource
+from pipelines.settings import OBSERVATORY_FILE
 
 _SOURCES = ["publication.residents_activity_yearly", "publication.residents_reattachment_yearly",
             "publication.cost_per_consultation_yearly", "marts.gp_reattachment_monthly"]
@@ -27,7 +28,7 @@ def release_candidate(context: dg.AssetExecutionContext, carnet: CarnetResource)
         context.log.info(f"nothing new since release {current['release_id']} (log position "
                          f"{current['log']['high_water_event_id']}, same sources and settings): no release staged")
         return
-    tables = read_tables(staged.directory / "observatory.duckdb")
+    tables = read_tables(staged.directory / OBSERVATORY_FILE)
     metadata = {"release_id": staged.release_id, "directory": str(staged.directory),
                 "log_high_water_event_id": staged.manifest["log"]["high_water_event_id"],
                 "secrecy_threshold": staged.manifest["secrecy"]["threshold"],
@@ -62,7 +63,7 @@ def quality_gate(context: dg.AssetCheckExecutionContext, carnet: CarnetResource,
 @dg.asset(key=["publication", "observatory"], group_name="publication", pool=EVENT_LOG_POOL,
           deps=[release_candidate], kinds={"duckdb"}, owners=["team:data-engineering"])
 def observatory(context: dg.AssetExecutionContext, carnet: CarnetResource) -> dg.MaterializeResult:
-    """The published observatory file ($CARNET_HOME/observatory.duckdb), replaced atomically by the
+    """The published observatory file ($CARNET_HOME/carnet_observatory.duckdb), replaced atomically by the
     release that passed its gate."""
     paths = carnet.paths()
     with retry_if_transient(context), carnet.writer_lock():

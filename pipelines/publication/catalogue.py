@@ -30,7 +30,10 @@ class Table:
 _SUPPRESSED = Column("suppressed", "BOOLEAN NOT NULL",
                      "true when the counts of this row are withheld (NULL) by statistical secrecy: "
                      "fewer than the threshold of patients, or withheld so that no withheld value can be "
-                     "recomputed from published totals")
+                     "recomputed from published totals. A sum over rows with withheld cells is a lower "
+                     "bound: the table totals gives the totals that may be published")
+_LOWER_BOUNDS = (" Summing a column with withheld (NULL) cells gives a lower bound, not the total: the table "
+                 "totals publishes the totals secrecy allows.")
 _DEPARTMENT = Column("department_code", "VARCHAR NOT NULL", "department of residence of the patients (INSEE code)")
 _COMMUNE = Column("commune_insee", "VARCHAR NOT NULL", "commune of residence of the patients (INSEE code)")
 _AGE = Column("age_band", "VARCHAR NOT NULL", "age band: 0-6, 7-17, 18-39, 40-59, 60-79, 80+ (event year - birth year)")
@@ -47,7 +50,7 @@ def _euros(name: str, what: str) -> Column:
 TABLES: tuple[Table, ...] = (
     Table("activity_by_territory",
           "Completed acts of the health centres by where patients live: one row per department and commune of "
-          "residence, year, age band, sex and act type. Counts of acts and of patients; statistical secrecy applied.",
+          "residence, year, age band, sex and act type. Counts of acts and of patients; statistical secrecy applied." + _LOWER_BOUNDS,
           (_DEPARTMENT, _COMMUNE, Column("year", "INTEGER NOT NULL", "calendar year of the acts"), _AGE,
            Column("sex", "VARCHAR NOT NULL", "M | F"),
            Column("act_type", "VARCHAR NOT NULL", "consultation | home_visit | teleconsultation"),
@@ -58,7 +61,7 @@ TABLES: tuple[Table, ...] = (
     Table("reattachment_by_territory",
           "Patients who found a médecin traitant again at a health centre, by where they live: one row per "
           "department and commune of residence, year and age band. Counts of patients (once per network); "
-          "statistical secrecy applied.",
+          "statistical secrecy applied." + _LOWER_BOUNDS,
           (_DEPARTMENT, _COMMUNE, Column("year", "INTEGER NOT NULL", "calendar year of the declaration"), _AGE,
            Column("newly_reattached", "BIGINT", "patients re-attached to a GP, count (NULL when suppressed)"),
            Column("newly_reattached_ald", "BIGINT",
@@ -68,7 +71,7 @@ TABLES: tuple[Table, ...] = (
     Table("reattachment_by_centre",
           "Re-attached patients per centre over time: one row per centre and month from its opening. Counts of "
           "patients; a month's count or cumulative point is withheld (NULL) when it would reveal fewer than the "
-          "threshold of patients. Months are the first day of the month.",
+          "threshold of patients. Months are the first day of the month." + _LOWER_BOUNDS,
           (*_CENTRE, Column("month", "DATE NOT NULL", "first day of the month"),
            Column("newly_reattached", "BIGINT", "patients re-attached this month, count (NULL when withheld)"),
            Column("cumulative_reattached", "BIGINT",
@@ -94,6 +97,28 @@ TABLES: tuple[Table, ...] = (
                   "true when act counts and ratios are withheld: with so few acts, they would give back a withheld "
                   "cell of activity_by_territory (a lone small group of residents)")),
           ("centre_id", "year")),
+    Table("totals",
+          "Totals per centre, per network and per department of the centres: one row per level, territory and "
+          "year. Sums of values published in the other tables only, so they reveal nothing those do not; where "
+          "a summed value is withheld, the total counts what is published and is a lower bound (see the "
+          "*_complete columns). A patient counts once per network, so a department's re-attached patients "
+          "count a patient re-attached in two networks twice.",
+          (Column("level", "VARCHAR NOT NULL", "centre | network | department (the department of the centres)"),
+           Column("territory_code", "VARCHAR NOT NULL", "FINESS number of the centre, network id, or department "
+                                                        "code (INSEE)"),
+           Column("year", "INTEGER NOT NULL", "calendar year"),
+           Column("centres", "INTEGER NOT NULL", "centres summed, count"),
+           Column("acts_completed", "BIGINT NOT NULL",
+                  "completed acts of the year, count: the sum of the published act counts of cost_per_consultation"),
+           Column("acts_complete", "BOOLEAN NOT NULL",
+                  "true when no summed act count is withheld: acts_completed is exact; else a lower bound"),
+           Column("reattached_since_opening", "BIGINT NOT NULL",
+                  "patients re-attached since each centre opened, up to the end of the year (or of the data), "
+                  "count: each centre's last published cumulative point by then (reattachment_by_centre)"),
+           Column("reattached_complete", "BOOLEAN NOT NULL",
+                  "true when every centre's point at the end of the year is published: reattached_since_opening "
+                  "is exact; else a lower bound")),
+          ("level", "territory_code", "year")),
 )
 
 RELEASE_TABLE = Table(

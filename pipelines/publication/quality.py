@@ -94,6 +94,12 @@ def _suites(gx, threshold: int, previous_rows: dict[str, int]) -> dict[str, list
             e.ExpectColumnValuesToBeBetween(column="operating_cost_eur", min_value=0),
             e.ExpectColumnValuesToBeBetween(column="cost_per_consultation_eur", min_value=0, max_value=10_000),
         ],
+        "totals": [
+            e.ExpectCompoundColumnsToBeUnique(column_list=["level", "territory_code", "year"]),
+            e.ExpectColumnValuesToBeInSet(column="level", value_set=["centre", "network", "department"]),
+            e.ExpectColumnValuesToBeBetween(column="acts_completed", min_value=0),
+            e.ExpectColumnValuesToBeBetween(column="reattached_since_opening", min_value=0),
+        ],
     }
     for table, rows in previous_rows.items():
         if table in suites:
@@ -123,15 +129,13 @@ def gate(tables: dict[str, pl.DataFrame], *, threshold: int, previous_rows: dict
 def _gate(gx, tables, *, threshold, previous_rows, docs_dir) -> GateResult:
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    from pipelines.publication import data_docs
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    context.add_data_docs_site("release", {
-        "class_name": "SiteBuilder",
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    })
     source = context.data_sources.add_pandas("observatory")
     result = GateResult(success=True)
+    checks: list[data_docs.CheckResult] = []
     for table, expectations in _suites(gx, threshold, previous_rows).items():
         batch = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("release")
         suite = context.suites.add(gx.ExpectationSuite(name=f"observatory.{table}"))
@@ -145,13 +149,12 @@ def _gate(gx, tables, *, threshold, previous_rows, docs_dir) -> GateResult:
         for validation in run.run_results.values():
             for r in validation.results:
                 result.expectations += 1
+                cfg = r.expectation_config
+                column = cfg.kwargs.get("column") or cfg.kwargs.get("column_list") or ""
+                observed = (r.result or {}).get("observed_value", (r.result or {}).get("unexpected_count"))
+                checks.append(data_docs.CheckResult(table, cfg.type, str(column), bool(r.success), str(observed)))
                 if not r.success:
-                    cfg = r.expectation_config
-                    column = cfg.kwargs.get("column") or cfg.kwargs.get("column_list") or ""
-                    observed = (r.result or {}).get("observed_value", (r.result or {}).get("unexpected_count"))
                     result.failures.append(f"{table}: {cfg.type} {column} (observed {observed})")
     result.success = not result.failures
-    context.build_data_docs(site_names=["release"])  # once for all tables: each build renders every page again
-    index = docs_dir / "index.html"
-    result.docs_index = index if index.exists() else None
+    result.docs_index = data_docs.write(docs_dir, "Quality gate of the observatory release", checks)
     return result

@@ -3,7 +3,7 @@
 A release is staged in `releases/.staging-<run>/` (observatory file, extracts, report, manifest; a
 folder per run, so that two runs never write one staging file),
 gated by Great Expectations, then promoted: its folder becomes `releases/<id>/` and its file
-replaces `$CARNET_HOME/observatory.duckdb` with one atomic rename, so a reader sees the old
+replaces `$CARNET_HOME/carnet_observatory.duckdb` with one atomic rename, so a reader sees the old
 release or the new one, never half of one. A rejected release keeps its folder (with the Data
 Docs saying why) as `releases/<id>.rejected/`; the previous release stays in place.
 """
@@ -29,7 +29,7 @@ from pipelines.publication.catalogue import RELEASE_TABLE, TABLES
 from pipelines.publication.report import render
 from pipelines.publication.secrecy import SecrecySettings, secrecy_settings
 from pipelines.publication.tables import build_tables
-from pipelines.settings import CarnetPaths
+from pipelines.settings import OBSERVATORY_FILE, CarnetPaths
 from pipelines.spreadsheet_cells import safe_frame
 
 MANIFEST = "manifest.json"
@@ -106,8 +106,8 @@ def _log_section(paths: CarnetPaths, warehouse: Path) -> dict:
 def attach(path: Path, *, read_only: bool) -> tuple[duckdb.DuckDBPyConnection, str]:
     """A connection and the qualified name of the file's observatory schema.
 
-    A file named observatory.duckdb makes `observatory.<table>` ambiguous (its catalog is
-    called observatory too), so names are qualified with the catalog: "observatory".observatory.
+    Names are qualified with the file's catalog, whatever the file is called (a file named
+    observatory.duckdb would make `observatory.<table>` ambiguous: catalog or schema?).
     """
     conn = duckdb.connect(str(path), read_only=read_only)
     catalog = conn.execute("SELECT current_database()").fetchone()[0]
@@ -177,7 +177,7 @@ def write_release(directory: Path, warehouse: Path, manifest: dict, settings: Se
     """Everything a release holds, from a warehouse, into `directory`. Returns the completed manifest."""
     directory.mkdir(parents=True, exist_ok=True)
     tables = build_tables(warehouse, settings)
-    observatory = directory / "observatory.duckdb"
+    observatory = directory / OBSERVATORY_FILE
     _write_observatory(observatory, dict(tables.items()))
     frames = read_tables(observatory)  # extracts and report show exactly what the file holds
     manifest = dict(manifest, tables=_write_extracts(directory, frames))
@@ -274,7 +274,7 @@ def gate_staged(paths: CarnetPaths, staged: StagedRelease):
 
     previous = current_manifest(paths)
     previous_rows = {name: t["rows"] for name, t in (previous or {}).get("tables", {}).items()}
-    result = gate(read_tables(staged.directory / "observatory.duckdb"),
+    result = gate(read_tables(staged.directory / OBSERVATORY_FILE),
                   threshold=staged.manifest["secrecy"]["threshold"], previous_rows=previous_rows,
                   docs_dir=staged.directory / "data_docs")
     (staged.directory / GATE).write_text(json.dumps(
@@ -309,10 +309,12 @@ def promote(paths: CarnetPaths, staged: StagedRelease) -> Path:
     shutil.rmtree(final, ignore_errors=True)
     staged.directory.rename(final)
     tmp = paths.home / f".observatory.{staged.release_id}.tmp"
-    shutil.copyfile(final / "observatory.duckdb", tmp)
+    shutil.copyfile(final / OBSERVATORY_FILE, tmp)
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, paths.observatory_db)  # atomic: readers see the old file or the new one
+    # a file published under the former name would go stale beside the new one: carnet's own, removed
+    paths.legacy_observatory_db.unlink(missing_ok=True)
     pointer = paths.releases / ".CURRENT.tmp"
     pointer.write_text(staged.release_id + "\n")
     os.replace(pointer, paths.releases / "CURRENT")

@@ -29,12 +29,14 @@ class ObservatoryTables:
     reattachment_by_territory: pl.DataFrame
     reattachment_by_centre: pl.DataFrame
     cost_per_consultation: pl.DataFrame
+    totals: pl.DataFrame
 
     def items(self) -> list[tuple[str, pl.DataFrame]]:
         return [(name, getattr(self, name)) for name in TABLE_NAMES]
 
 
-TABLE_NAMES = ("activity_by_territory", "reattachment_by_territory", "reattachment_by_centre", "cost_per_consultation")
+TABLE_NAMES = ("activity_by_territory", "reattachment_by_territory", "reattachment_by_centre", "cost_per_consultation",
+               "totals")
 
 
 def _components(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[int, dict[str, str]]:
@@ -135,11 +137,55 @@ def build_tables(warehouse: Path, settings: SecrecySettings) -> ObservatoryTable
     try:
         territory, by_centre = _reattachment(conn, settings)
         activity, exposed = _activity(conn, settings)
+        costs = _costs(conn, exposed)
         return ObservatoryTables(
             activity_by_territory=activity,
             reattachment_by_territory=territory,
             reattachment_by_centre=by_centre,
-            cost_per_consultation=_costs(conn, exposed),
+            cost_per_consultation=costs,
+            totals=published_totals(costs, by_centre),
         )
     finally:
         conn.close()
+
+
+_LEVELS = (("centre", "centre_id"), ("network", "network_id"), ("department", "department_code"))
+
+
+def published_totals(costs: pl.DataFrame, by_centre: pl.DataFrame) -> pl.DataFrame:
+    """Per centre, network and department of the centres, and year: sums of *published* values only
+    (the cost table's act counts, the centres' last published cumulative points), so the totals
+    reveal nothing the other tables do not. A withheld value makes its total a lower bound."""
+    acts = costs.select("centre_id", "network_id", "department_code", "year",
+                        pl.col("acts_completed").fill_null(0).alias("acts_completed"),
+                        pl.col("acts_completed").is_not_null().alias("acts_complete"))
+    series = by_centre.with_columns(year=pl.col("month").dt.year().cast(pl.Int32)).sort("centre_id", "month")
+    years = sorted(set(acts["year"].to_list()) | set(series["year"].to_list()))
+    reattached = []
+    for (centre_id, network_id, department), rows in series.group_by(
+            ["centre_id", "network_id", "department_code"], maintain_order=True):
+        for year in years:
+            upto = rows.filter(pl.col("year") <= year)
+            if not upto.height:
+                continue
+            shown = upto.filter(pl.col("cumulative_reattached").is_not_null())
+            reattached.append((centre_id, network_id, department, year,
+                               int(shown["cumulative_reattached"][-1]) if shown.height else 0,
+                               upto["cumulative_reattached"][-1] is not None))
+    points = pl.DataFrame(reattached, orient="row", schema={
+        "centre_id": pl.Utf8, "network_id": pl.Utf8, "department_code": pl.Utf8, "year": pl.Int32,
+        "reattached_since_opening": pl.Int64, "reattached_complete": pl.Boolean})
+    per_centre = acts.join(points, on=["centre_id", "network_id", "department_code", "year"], how="full",
+                           coalesce=True).with_columns(
+        pl.col("acts_completed").fill_null(0), pl.col("acts_complete").fill_null(True),
+        pl.col("reattached_since_opening").fill_null(0), pl.col("reattached_complete").fill_null(True))
+    frames = [per_centre.group_by(column, "year").agg(
+                  pl.lit(level).alias("level"), pl.col("centre_id").n_unique().cast(pl.Int32).alias("centres"),
+                  pl.col("acts_completed").sum().cast(pl.Int64), pl.col("acts_complete").all(),
+                  pl.col("reattached_since_opening").sum().cast(pl.Int64), pl.col("reattached_complete").all())
+              .rename({column: "territory_code"})
+              for level, column in _LEVELS]
+    return (pl.concat(frames, how="diagonal")
+            .select("level", "territory_code", pl.col("year").cast(pl.Int32), "centres", "acts_completed",
+                    "acts_complete", "reattached_since_opening", "reattached_complete")
+            .sort("level", "territory_code", "year"))

@@ -32,6 +32,7 @@ class Centre:
     gps: int
     nurses: int
     sites: tuple[Site, ...]
+    network_name: str = ""
 
     @property
     def site_codes(self) -> tuple[str, ...]:
@@ -87,6 +88,7 @@ def load_registry(path: Path | None = None) -> Registry:
                 gps=int(row["gps"]),
                 nurses=int(row["nurses"]),
                 sites=_parse_sites(row["sites"]),
+                network_name=row.get("network_name", ""),
             )
     return Registry(centres)
 

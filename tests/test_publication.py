@@ -257,6 +257,14 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _dump_dom(browser, page, profile, *flags) -> str:
+    return subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--virtual-time-budget=5000", *flags, "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120).stdout
+
+
 def test_the_report_draws_its_charts_and_headlines_in_headless_chromium(release, tmp_path):
     browser = _chromium()
     if browser is None:
@@ -264,23 +272,24 @@ def test_the_report_draws_its_charts_and_headlines_in_headless_chromium(release,
             pytest.fail("chromium is not installed (.ci/run installs Debian's chromium package)")
         pytest.skip("chromium not installed here")
     paths, final, _, _ = release
-    dom = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
-         (final / "report.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert 'data-charts-drawn="5"' in dom
-    drawn = re.findall(r'<path d="M[^"]+"[^>]*class="series"', dom)
-    assert len(drawn) >= 10  # cumulative, cost gross and net lines per centre
-    bars = re.findall(r'<rect [^>]*class="bar" data-value="(\d+)"', dom)
-    costs = read_tables(paths.observatory_db)["cost_per_consultation"]
-    assert sum(map(int, bars)) == int(costs.select(pl.sum_horizontal(
-        pl.col("consultations", "home_visits", "teleconsultations").fill_null(0)).sum()).item())
-    year = int(costs["year"].max())
-    last = costs.filter(pl.col("year") == year)
-    acts = f"{sum(int(last[c].sum()) for c in ('consultations', 'home_visits', 'teleconsultations')):,}"
-    acts = acts.replace(",", "\u202f")
-    assert f"En {year}" in dom and f"{acts} actes" in dom
+    page = final / "report.html"
+    assert "<script" not in page.read_text(encoding="utf-8")  # charts are drawn when the release is built
+    tables = read_tables(paths.observatory_db)
+    costs, series = tables["cost_per_consultation"], tables["reattachment_by_centre"]
+    drawn_centres = set(series.filter(pl.col("cumulative_reattached").is_not_null())["centre_id"])
+    for flags in ((), ("--disable-javascript",)):  # the same page with scripts off
+        dom = _dump_dom(browser, page, tmp_path / f"profile{len(flags)}", *flags)
+        assert dom.count("<svg") == 3 and dom.count("<figcaption>") == 3
+        assert set(re.findall(r'<g id="series-(\w+)"', dom)) == drawn_centres  # one line per centre
+        for axis_title in ("patients (cumul)", "actes réalisés", "euros par acte réalisé", "année"):
+            assert axis_title in dom
+        assert re.search(r">janv\. 20\d\d<", dom)  # French month names on the time axes
+        assert "Département de Saône-et-Loire" in dom  # a panel per network, under its name
+        year = int(costs["year"].max())
+        last = costs.filter(pl.col("year") == year)
+        acts = f"{sum(int(last[c].sum()) for c in ('consultations', 'home_visits', 'teleconsultations')):,}"
+        acts = acts.replace(",", "\u202f")
+        assert f"En {year}" in dom and f"{acts} actes" in dom
 
 
 def test_publication_runs_in_dagster_with_a_blocking_gate(release, demo_home, monkeypatch):

@@ -1,20 +1,29 @@
 """The release report: one self-contained HTML page a councillor can read, in French.
 
 It is drawn from the published tables only (never from the warehouse), so it can show nothing
-that secrecy withheld. The charts are drawn in the browser as SVG by a small inline script
-from the data embedded in the page: no network, no library, the page works from a USB stick.
-The output is a pure function of the tables and the release identity (byte-for-byte rebuilds).
+that secrecy withheld. The charts are SVG written into the page when the release is built
+(matplotlib, text kept as text): the page has no script, needs no network and reads the same
+with scripts off, from a USB stick, or printed. Matplotlib rather than a browser-side library
+for that reason, and rather than Altair/vl-convert because it needs no JavaScript engine at
+build time. The output is a pure function of the tables and the release identity (byte-for-byte
+rebuilds: fixed SVG ids, no date in the SVG metadata).
 """
 from __future__ import annotations
 
 import html
-import json
+import io
+import math
 from decimal import Decimal
 
 import polars as pl
 
 _MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
            "novembre", "décembre"]
+_SHORT_MONTHS = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."]
+# Distinct colours for up to eight lines in a panel (Okabe-Ito, readable by most colour-blind readers).
+_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+_ACT_KINDS = (("consultations", "Consultations", "#0072B2"), ("home_visits", "Visites à domicile", "#E69F00"),
+              ("teleconsultations", "Téléconsultations", "#009E73"))
 
 
 def fr_int(n: int | None) -> str:
@@ -60,144 +69,205 @@ def headlines(tables: dict[str, pl.DataFrame]) -> dict[str, str]:
     return out
 
 
-def _chart_data(tables: dict[str, pl.DataFrame]) -> dict:
-    centres = tables["reattachment_by_centre"].sort(["centre_id", "month"])
-    costs = tables["cost_per_consultation"].sort(["centre_id", "year"])
-    names = dict(zip(costs["centre_id"], costs["centre_name"])) | dict(zip(centres["centre_id"], centres["centre_name"]))
-
-    def series(frame: pl.DataFrame, x: str, y: str) -> list[dict]:
-        out = []
-        for (centre_id,), rows in frame.group_by(["centre_id"], maintain_order=True):
-            points = [[str(a), None if b is None else float(b)] for a, b in zip(rows[x], rows[y])]
-            if any(p[1] is not None for p in points):
-                out.append({"name": names[centre_id], "points": points})
-        return out
-
-    by_type = costs.group_by("year").agg(pl.col("consultations", "home_visits", "teleconsultations").sum()).sort("year")
-    return {
-        "reattached_monthly": series(centres, "month", "newly_reattached"),
-        "reattached_cumulative": series(centres, "month", "cumulative_reattached"),
-        "cost_gross": series(costs, "year", "cost_per_consultation_eur"),
-        "cost_net": series(costs, "year", "net_cost_per_consultation_eur"),
-        "activity_by_type": {"years": [str(y) for y in by_type["year"]],
-                             "stacks": [{"name": label, "values": [int(v) for v in by_type[col]]}
-                                        for col, label in (("consultations", "Consultations"),
-                                                           ("home_visits", "Visites à domicile"),
-                                                           ("teleconsultations", "Téléconsultations"))]},
-    }
 
 
-_SCRIPT = r"""
-const DATA = JSON.parse(document.getElementById('carnet-data').textContent);
-const NS = 'http://www.w3.org/2000/svg';
-const COLOURS = ['#1b6ca8','#d1495b','#2e933c','#edae49','#6a4c93','#00798c','#8d6a9f','#c05746',
-                 '#3d5a80','#98c1d9','#ee6c4d','#293241','#7f5539','#588157','#bc4749','#6d597a'];
-const nice = v => { if (v <= 0) return 0; const p = 10 ** Math.floor(Math.log10(v)), m = v / p;
-  return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 2.5 ? 2.5 : m <= 5 ? 5 : 10) * p; };
-const fmt = v => v.toLocaleString('fr-FR', {maximumFractionDigits: 2});
-function el(name, attrs, parent) {
-  const e = document.createElementNS(NS, name);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (parent) parent.appendChild(e);
-  return e;
-}
-function frame(id, xs, ymin, ymax) {
-  const W = 760, H = 300, L = 60, R = 30, T = 10, B = 30;
-  const svg = el('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'chart'});
-  document.getElementById(id).appendChild(svg);
-  const x = i => L + (xs.length < 2 ? 0 : i * (W - L - R) / (xs.length - 1));
-  const y = v => H - B - (ymax === ymin ? 0 : (v - ymin) * (H - T - B) / (ymax - ymin));
-  for (let k = 0; k <= 4; k++) {
-    const v = ymin + k * (ymax - ymin) / 4;
-    el('line', {x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid'}, svg);
-    el('text', {x: L - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick'}, svg).textContent = fmt(v);
-  }
-  const step = Math.max(1, Math.ceil(xs.length / 12));
-  xs.forEach((label, i) => { if (i % step === 0)
-    el('text', {x: x(i), y: H - 10, 'text-anchor': 'middle', class: 'tick'}, svg).textContent = label; });
-  return {svg, x, y};
-}
-function legend(id, names) {
-  const ul = document.createElement('ul'); ul.className = 'legend';
-  names.forEach((n, i) => { const li = document.createElement('li');
-    li.innerHTML = `<span style="background:${COLOURS[i % COLOURS.length]}"></span>`;
-    li.appendChild(document.createTextNode(n)); ul.appendChild(li); });
-  document.getElementById(id).appendChild(ul);
-}
-function lineChart(id, series, labelX) {
-  if (!series.length) { document.getElementById(id).textContent = 'Pas de donnée publiée.'; return; }
-  const xs = [...new Set(series.flatMap(s => s.points.map(p => p[0])))].sort();
-  const vals = series.flatMap(s => s.points.map(p => p[1]).filter(v => v !== null));
-  const {svg, x, y} = frame(id, xs.map(labelX), -nice(-Math.min(0, ...vals)), nice(Math.max(1, ...vals)));
-  series.forEach((s, i) => {
-    let d = '', pen = 'M';
-    s.points.forEach(([px, py]) => {
-      if (py === null) { pen = 'M'; return; }  // withheld by secrecy: a gap, not a zero
-      d += `${pen}${x(xs.indexOf(px)).toFixed(1)},${y(py).toFixed(1)} `; pen = 'L';
-    });
-    el('path', {d, fill: 'none', stroke: COLOURS[i % COLOURS.length], 'stroke-width': 2, class: 'series',
-                'data-series': s.name}, svg);
-  });
-  legend(id, series.map(s => s.name));
-}
-function stackedBars(id, data) {
-  const totals = data.years.map((_, j) => data.stacks.reduce((a, s) => a + s.values[j], 0));
-  const {svg, x, y} = frame(id, data.years, 0, nice(Math.max(1, ...totals)));
-  const w = Math.max(4, 600 / Math.max(1, data.years.length) * 0.6);
-  data.years.forEach((_, j) => { let base = 0;
-    data.stacks.forEach((s, i) => { const v = s.values[j];
-      el('rect', {x: x(j) - w / 2, y: y(base + v), width: w, height: y(base) - y(base + v),
-                  fill: COLOURS[i], class: 'bar', 'data-value': v}, svg);
-      base += v; }); });
-  legend(id, data.stacks.map(s => s.name));
-}
-const month = m => m.slice(0, 7);
-lineChart('chart-reattached-monthly', DATA.reattached_monthly, month);
-lineChart('chart-reattached-cumulative', DATA.reattached_cumulative, month);
-lineChart('chart-cost-gross', DATA.cost_gross, v => v);
-lineChart('chart-cost-net', DATA.cost_net, v => v);
-stackedBars('chart-activity', DATA.activity_by_type);
-document.body.setAttribute('data-charts-drawn', document.querySelectorAll('svg.chart').length);
-"""
+def _fr_datetime(value: str | None) -> str:
+    """'2025-01-01 03:00:00' as a French reader writes it: 1er janvier 2025 à 03 h 00."""
+    if not value:
+        return "—"
+    import datetime as dt
+
+    t = dt.datetime.fromisoformat(str(value))
+    day = "1er" if t.day == 1 else str(t.day)
+    return f"{day} {_MONTHS[t.month - 1]} {t.year} à {t:%H} h {t:%M}"
+
+
+def _short_name(name: str) -> str:
+    """A centre's name without its operator's prefix: what sets it apart in a legend."""
+    for sep in (" - ", " – "):
+        if sep in name:
+            return name.split(sep)[-1]
+    return name
+
+
+def _axis_int(ax, axis="y") -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(MaxNLocator(nbins=5, integer=True, min_n_ticks=3))
+    target.set_major_formatter(FuncFormatter(lambda v, _: fr_int(v) if float(v).is_integer() else f"{v:g}"))
+
+
+def _month_axis(ax) -> None:
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_locator(mdates.YearLocator(base=2))  # a label every other January: they fit a panel
+    ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda v, _: f"{_SHORT_MONTHS[mdates.num2date(v).month - 1]} {mdates.num2date(v).year}"))
+
+
+def _svg(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    out = io.StringIO()
+    fig.savefig(out, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    plt.close(fig)
+    text = out.getvalue()
+    return text[text.index("<svg"):]  # inline in the page: no XML prologue
+
+
+def _style():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams.update({
+        "svg.hashsalt": "carnet-report", "svg.fonttype": "none", "font.family": "sans-serif",
+        "font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": 10,
+        "axes.titleweight": "bold", "axes.grid": True, "grid.color": "#e4e4e4", "axes.axisbelow": True,
+        "legend.frameon": False, "legend.fontsize": 8})
+
+
+def _cumulative_panels(centres: pl.DataFrame) -> str | None:
+    """One panel per network, one line per centre: patients re-attached since opening."""
+    import matplotlib.pyplot as plt
+
+    from pipelines.registry import load_registry
+
+    published = centres.filter(pl.col("cumulative_reattached").is_not_null())
+    if not published.height:
+        return None
+    network_names = {c.network_id: c.network_name for c in load_registry() if c.network_name}
+    largest = published.group_by("network_id").agg(pl.col("cumulative_reattached").max().alias("top"))
+    networks = largest.sort(["top", "network_id"], descending=[True, False])["network_id"].to_list()
+    cols = 2
+    rows = math.ceil(len(networks) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(8.2, 2.5 * rows), squeeze=False)
+    first, last = centres["month"].min(), centres["month"].max()
+    for ax, network in zip(axes.flat, networks):
+        frame = centres.filter(pl.col("network_id") == network).sort("centre_id", "month")
+        for i, ((centre_id,), rows_) in enumerate(frame.group_by(["centre_id"], maintain_order=True)):
+            values = [math.nan if v is None else v for v in rows_["cumulative_reattached"]]  # withheld: a gap
+            ax.plot(rows_["month"].to_list(), values, color=_COLOURS[i % len(_COLOURS)], linewidth=1.6,
+                    label=_short_name(rows_["centre_name"][0]), gid=f"series-{centre_id}")
+        ax.set_title(network_names.get(network, network), loc="left")
+        ax.set_ylim(bottom=0)
+        ax.set_xlim(first, last)
+        ax.set_ylabel("patients (cumul)")
+        _axis_int(ax)
+        _month_axis(ax)
+        ax.legend(loc="upper left", ncol=1 if frame["centre_id"].n_unique() <= 4 else 2)
+    for ax in list(axes.flat)[len(networks):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _activity_bars(costs: pl.DataFrame) -> str | None:
+    """Completed acts per year, stacked by kind of act."""
+    import matplotlib.pyplot as plt
+
+    by_year = costs.group_by("year").agg(pl.col(c).fill_null(0).sum() for c, _, _ in _ACT_KINDS).sort("year")
+    if not by_year.height:
+        return None
+    fig, ax = plt.subplots(figsize=(8.2, 3.2))
+    years = [str(y) for y in by_year["year"]]
+    base = [0] * len(years)
+    for column, label, colour in _ACT_KINDS:
+        values = [int(v) for v in by_year[column]]
+        ax.bar(years, values, bottom=base, color=colour, label=label, width=0.6, gid=f"bars-{column}")
+        base = [b + v for b, v in zip(base, values)]
+    ax.set_ylabel("actes réalisés")
+    ax.set_xlabel("année")
+    ax.set_ylim(0, max(base) * 1.08 if max(base) else 1)
+    ax.axhline(0, color="#333", linewidth=0.8)
+    _axis_int(ax)
+    ax.grid(axis="x", visible=False)
+    ax.legend(loc="upper left")
+    return _svg(fig)
+
+
+def _cost_bars(costs: pl.DataFrame, year: int) -> str | None:
+    """Gross and net cost of a consultation per centre in one year, a zero line between them."""
+    import matplotlib.pyplot as plt
+
+    last = costs.filter((pl.col("year") == year) & pl.col("cost_per_consultation_eur").is_not_null())
+    if not last.height:
+        return None
+    last = last.sort(["cost_per_consultation_eur", "centre_id"])
+    names = [_short_name(n) for n in last["centre_name"]]
+    gross = [float(v) for v in last["cost_per_consultation_eur"]]
+    net = [float(v) if v is not None else math.nan for v in last["net_cost_per_consultation_eur"]]
+    fig, ax = plt.subplots(figsize=(8.2, 0.42 * len(names) + 1.2))
+    positions = range(len(names))
+    ax.barh([p + 0.2 for p in positions], gross, height=0.38, color="#0072B2", label="coût brut", gid="bars-gross")
+    ax.barh([p - 0.2 for p in positions], net, height=0.38, color="#D55E00",
+            label="coût net (après remboursements et recettes)", gid="bars-net")
+    ax.set_yticks(list(positions), names)
+    ax.axvline(0, color="#333", linewidth=0.9)
+    ax.set_xlabel(f"euros par acte réalisé, {year}")
+    ax.grid(axis="y", visible=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
+    return _svg(fig)
+
+
+def _figure(svg: str | None, caption: str, figure_id: str) -> str:
+    body = svg if svg is not None else "<p>Pas de donnée publiée.</p>"
+    return f'<figure id="{figure_id}" class="chart">{body}<figcaption>{html.escape(caption)}</figcaption></figure>'
+
 
 _STYLE = """
-body{font-family:system-ui,sans-serif;max-width:820px;margin:2em auto;color:#222;line-height:1.45}
+body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em} h2{font-size:1.2em;margin-top:2em} .lead p{font-size:1.1em}
-svg.chart{width:100%;height:auto} .grid{stroke:#e4e4e4} .tick{font-size:11px;fill:#666}
-.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3em 1em;font-size:.85em}
-.legend span{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle}
+figure{margin:0} figure svg{width:100%;height:auto} figcaption{font-size:.9em;color:#444;margin-top:.3em}
 .note{font-size:.85em;color:#555}
 """
 
 
 def render(tables: dict[str, pl.DataFrame], release: dict) -> str:
+    _style()
     words = headlines(tables)
-    data = json.dumps(_chart_data(tables), ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
+    costs, centres = tables["cost_per_consultation"], tables["reattachment_by_centre"]
     threshold = release["secrecy"]["threshold"]
     lead = "\n".join(f'<p class="headline" id="headline-{k}">{html.escape(v)}</p>' for k, v in words.items())
+    cost_year = int(costs.filter(pl.col("cost_per_consultation_eur").is_not_null())["year"].max()) \
+        if costs.filter(pl.col("cost_per_consultation_eur").is_not_null()).height else None
+    until = centres["month"].max() if centres.height else None
+    figures = [
+        ("Patients ayant retrouvé un médecin traitant", _figure(
+            _cumulative_panels(centres),
+            "Nombre cumulé de patients qui ont déclaré un médecin traitant d'un centre alors qu'ils n'en avaient "
+            "pas, depuis l'ouverture de chaque centre"
+            + (f", jusqu'à fin {_MONTHS[until.month - 1]} {until.year}" if until else "")
+            + ". Un graphique par réseau (l'opérateur : département, commune, association), une courbe par centre ; "
+              "une interruption de courbe signale un effectif retenu par le secret statistique.",
+            "chart-reattached")),
+        ("Activité par type d'acte", _figure(
+            _activity_bars(costs),
+            "Actes réalisés chaque année par l'ensemble des centres (consultations, visites à domicile, "
+            "téléconsultations) ; les actes annulés et les patients absents ne sont pas comptés.",
+            "chart-activity")),
+        ("Coût d'une consultation", _figure(
+            _cost_bars(costs, cost_year) if cost_year else None,
+            f"Coût d'un acte réalisé par centre en {cost_year} : en bleu, les charges du centre divisées par le "
+            "nombre d'actes ; en orange, ce qu'il reste après les remboursements de l'Assurance maladie et les "
+            "autres recettes (loyers perçus, subventions). Un coût net sous zéro signifie que les recettes "
+            "dépassent les charges." if cost_year else "Aucun coût publié.",
+            "chart-cost")),
+    ]
+    sections = "\n".join(f"<h2>{html.escape(title)}</h2>\n{figure}" for title, figure in figures)
     return f"""<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8"><title>Centres de santé — publication {html.escape(release['release_id'])}</title>
 <style>{_STYLE}</style></head>
 <body>
 <h1>Centres de santé : patients et coûts</h1>
 <p class="note">Publication {html.escape(release['release_id'])} — données des centres enregistrées jusqu'au
-{html.escape(str(release['log']['recorded_until']))}.</p>
+{html.escape(_fr_datetime(release['log']['recorded_until']))}.</p>
 <section class="lead">{lead}</section>
-<h2>Patients ayant retrouvé un médecin traitant, par mois et par centre</h2>
-<div id="chart-reattached-monthly"></div>
-<h2>Patients ayant retrouvé un médecin traitant, cumul par centre</h2>
-<div id="chart-reattached-cumulative"></div>
-<h2>Coût d'une consultation par centre (brut, €)</h2>
-<div id="chart-cost-gross"></div>
-<h2>Coût net d'une consultation par centre (après recettes, €)</h2>
-<div id="chart-cost-net"></div>
-<h2>Activité par type d'acte et par année</h2>
-<div id="chart-activity"></div>
-<p class="note">Secret statistique : un effectif de moins de {threshold} patients n'est pas publié (trou dans la
-courbe), ni une valeur qui permettrait de le retrouver par différence. Un patient compte une fois par réseau de
-centres. Le coût net déduit les remboursements de l'Assurance maladie (tarifs NGAP en vigueur) et les autres
-recettes (loyers perçus, subventions).</p>
-<script type="application/json" id="carnet-data">{data}</script>
-<script>{_SCRIPT}</script>
+{sections}
+<p class="note">Secret statistique : un effectif de moins de {threshold} patients n'est pas publié, ni une valeur qui
+permettrait de le retrouver par différence. Un patient compte une fois par réseau de centres. Le coût net déduit
+les remboursements de l'Assurance maladie (tarifs NGAP en vigueur) et les autres recettes (loyers perçus,
+subventions).</p>
 </body></html>
 """

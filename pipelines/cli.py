@@ -41,20 +41,6 @@ class CommandFailed(Exception):
     """A run failed for another reason: one line, exit 1; the details are in the Dagster run."""
 
 
-def _root_cause(error):
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    return error
-
-
-def _message_of(error) -> str:
-    """The exception's own words, without its (module-qualified) class name."""
-    import re
-
-    text = re.sub(rf"^[\w.]*\b{re.escape(error.cls_name)}: ", "", (error.message or "").strip())
-    return " ".join(text.split())
-
-
 def _run_job(paths, name: str, run_config: dict | None = None, groups: tuple[str, ...] | None = None):
     """A Dagster job in this process, recorded in carnet's Dagster instance (`carnet dev` shows it).
 
@@ -63,7 +49,7 @@ def _run_job(paths, name: str, run_config: dict | None = None, groups: tuple[str
     import dagster as dg
 
     from pipelines.definitions import defs
-    from pipelines.incidents import CLI_TAG, append_incident, incident_line
+    from pipelines.incidents import CLI_TAG, append_incident, error_text, incident_line, root_error
     from pipelines.settings import prepare_dagster_home
 
     job = defs.resolve_job_def(name)
@@ -77,14 +63,14 @@ def _run_job(paths, name: str, run_config: dict | None = None, groups: tuple[str
                                         asset_selection=selection, tags={CLI_TAG: "cli"})
     if result.success:
         return result
-    failures = [(e.step_key, _root_cause(e.event_specific_data.error)) for e in result.all_events
+    failures = [(e.step_key, root_error(e.event_specific_data.error)) for e in result.all_events
                 if e.is_step_failure and e.event_specific_data and e.event_specific_data.error]
     for _, error in failures:
         if error.cls_name in _PERSON_FIXES:
-            raise ConfigurationError(_message_of(error))
+            raise ConfigurationError(error_text(error))
     checks = [f"{ev.check_name}: {ev.description}" for ev in result.get_asset_check_evaluations()
               if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR]
-    first = checks[0] if checks else (f"{failures[0][1].cls_name}: {_message_of(failures[0][1])}" if failures
+    first = checks[0] if checks else (f"{failures[0][1].cls_name}: {error_text(failures[0][1])}" if failures
                                       else "the run failed")
     append_incident(paths, incident_line(name, result.run_id, [step for step, _ in failures if step], first))
     raise CommandFailed(f"{name} failed{' in ' + failures[0][0] if failures else ''}: {first[:500]} "

@@ -1,5 +1,6 @@
 """Incidents: one clear line per failed run, for whoever is on call in the morning."""
 import datetime as dt
+import re
 
 import dagster as dg
 
@@ -8,6 +9,19 @@ from pipelines.settings import CarnetPaths, carnet_paths
 # Runs launched by the `carnet` CLI write their incident line themselves (the sensor needs the
 # daemon, which a CLI run may not have): the sensor leaves them alone.
 CLI_TAG = "carnet/launched_by"
+
+
+def root_error(error):
+    """The innermost cause of a Dagster step's error (Dagster wraps the exception the step raised)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error
+
+
+def error_text(error) -> str:
+    """The exception's own words on one line, without its (module-qualified) class name."""
+    text = re.sub(rf"^[\w.]*\b{re.escape(error.cls_name)}: ", "", (error.message or "").strip())
+    return " ".join(text.split())
 
 
 def incident_line(job: str, run_id: str, steps: list[str], message: str) -> str:
@@ -30,7 +44,8 @@ def incident_sensor(context: dg.RunFailureSensorContext):
     if context.dagster_run.tags.get(CLI_TAG):
         return
     steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
-    errors = [e.event_specific_data.error.message for e in context.get_step_failure_events()
+    errors = [f"{root_error(e.event_specific_data.error).cls_name}: {error_text(root_error(e.event_specific_data.error))}"
+              for e in context.get_step_failure_events()
               if e.event_specific_data and getattr(e.event_specific_data, "error", None)]
     line = incident_line(context.dagster_run.job_name, context.dagster_run.run_id, steps,
                          errors[0] if errors else context.failure_event.message)

@@ -291,6 +291,12 @@ def test_an_english_header_in_a_french_dialect_is_named_as_such():
         parse(read_export((header + "\r\n").encode(), "fr_csv"), "consultations", "fr_csv")
 
 
+def test_a_header_split_by_another_dialects_separator_is_named_as_such():
+    data = (FR_ACT_HEADER + "\n").encode("utf-8")  # a French export where the platform's CSV is expected
+    with pytest.raises(UnreadableFile, match="separated by ';', not ',': not the platform_csv dialect"):
+        parse(read_export(data, "platform_csv"), "consultations", "platform_csv")
+
+
 # 9. No stored order ties an objection to a pseudonym ---------------------------------------------
 
 def test_objections_and_excluded_pseudonyms_cannot_be_paired_by_order(home):

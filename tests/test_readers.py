@@ -128,7 +128,7 @@ def test_ragged_line_is_reported_not_fatal():
     (b"mois;poste;montant\r\n2024-01;loyer;3\r\n2024-02;lo", "fr_csv", "truncated"),
     (b"\x00\x01\x02binary", "fr_csv", "binary"),
     (b"", "platform_csv", "empty"),
-    ("mois;poste;montant\n2024-01;loyer;3\n".encode(), "platform_csv", "missing column"),
+    ("mois;poste;montant\n2024-01;loyer;3\n".encode(), "platform_csv", "not the platform_csv dialect"),
     (b"PK\x03\x04broken", "xlsx", "xlsx"),
 ])
 def test_unreadable_files_say_why(data, dialect, reason):

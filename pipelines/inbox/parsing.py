@@ -65,6 +65,13 @@ def resolve_columns(raw: RawTable, feed: str, dialect: str) -> list[str]:
     expected = [n for f in FIELDS[feed] for n in _source_names(f, language)]
     missing = [n for n in expected if n not in present]
     unknown = [c for c in present if c not in expected]
+    if missing and len(present) == 1:
+        separator = ";" if dialect != "platform_csv" else ","
+        found = next((c for c in ";,\t" if c != separator and c in present[0]), None)
+        if found:
+            raise UnreadableFile(
+                f"the header is one column separated by {found!r}, not {separator!r}: not the {dialect} dialect "
+                "this centre sends; check the centre's software or its dialect in seeds/centres.csv")
     if missing:
         other = "en" if language == "fr" else "fr"
         other_names = [n for f in FIELDS[feed] for n in _source_names(f, other)]

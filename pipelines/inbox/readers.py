@@ -228,9 +228,9 @@ def read_xlsx(data: bytes) -> RawTable:
                              "save the sheet again as an Excel workbook (.xlsx)")
     try:
         book = fastexcel.read_excel(data)
-    except Exception as exc:  # calamine reports zip/xml damage with its own types
-        raise UnreadableFile(f"not a readable .xlsx workbook (truncated or damaged: {exc}): save the sheet again "
-                             "as an Excel workbook (.xlsx) and send it again") from None
+    except Exception:  # calamine reports zip/xml damage with its own types, in its own words
+        raise UnreadableFile("not a readable .xlsx workbook (truncated or damaged): save the sheet again as an "
+                             "Excel workbook (.xlsx) and send it again") from None
     names = book.sheet_names
     if len(names) != 1:
         raise UnreadableFile(f"expected a workbook with one sheet, found {len(names)}: {', '.join(names)}; "

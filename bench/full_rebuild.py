@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -41,17 +40,15 @@ LAST_NIGHT = dt.datetime(2025, 1, 1)
 LANGUAGE = {"fr_csv": "fr", "platform_csv": "en"}
 
 
-STEP_DONE = re.compile(r'Finished execution of step "([\w]+)" in ([\d.]+)(ms|s|m)(?:([\d.]+)s)?')
+def step_times(home: Path) -> dict[str, float]:
+    """Seconds per Dagster step of the latest run, from carnet's Dagster instance (the CLI records
+    its runs there)."""
+    import dagster as dg
 
-
-def step_times(text: str) -> dict[str, float]:
-    """Seconds per Dagster step, from the run's log lines."""
-    out = {}
-    for step, value, unit, extra in STEP_DONE.findall(text):
-        seconds = float(value) / 1000 if unit == "ms" else float(value) * 60 + float(extra or 0) if unit == "m" \
-            else float(value)
-        out[step] = seconds
-    return out
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        [run] = instance.get_runs(limit=1)
+        return {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(run.run_id)
+                if s.end_time and s.start_time}
 
 
 def child(args: list[str], env: dict, log: Path) -> tuple[float, float]:
@@ -103,9 +100,8 @@ def main() -> None:
     carnet = [sys.executable, "-m", "pipelines.cli", "refresh"]
     log = work / "bench.log"
     steps = {}
-    mark = log.stat().st_size if log.exists() else 0
     full_s, full_rss = child(carnet, env, log)
-    steps["full rebuild"] = step_times(log.read_text(errors="replace")[mark:])
+    steps["full rebuild"] = step_times(home)
     base_s, base_rss = child([sys.executable, str(ROOT / "bench" / "baseline.py"), str(base),
                               str(ROOT / "seeds" / "centres.csv")], env, log)
     floor_s, floor_rss = child([sys.executable, str(ROOT / "bench" / "contracts_floor.py"), str(home / "inbox")],
@@ -113,12 +109,10 @@ def main() -> None:
     for f, _ in night:
         target = home / "inbox" / f.relative_to(src)
         shutil.copy(f, target)
-    mark = log.stat().st_size
     night_s, night_rss = child(carnet, env, log)
-    steps["nightly increment"] = step_times(log.read_text(errors="replace")[mark:])
-    mark = log.stat().st_size
+    steps["nightly increment"] = step_times(home)
     idle_s, idle_rss = child(carnet, env, log)
-    steps["fixed overhead"] = step_times(log.read_text(errors="replace")[mark:])
+    steps["fixed overhead"] = step_times(home)
     import duckdb
     conn = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     acts = conn.execute("SELECT count(*) FROM intermediate.int_acts").fetchone()[0]

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from pipelines.eventlog.lock import WriterBusy
-from pipelines.settings import ConfigurationError, carnet_paths, duckdb_config
+from pipelines.settings import ConfigurationError, Settings, carnet_paths
 
 
 def _say_waiting(message: str) -> None:
@@ -41,7 +41,13 @@ class CommandFailed(Exception):
     """A run failed for another reason: one line, exit 1; the details are in the Dagster run."""
 
 
-def _run_job(paths, name: str, run_config: dict | None = None, groups: tuple[str, ...] | None = None):
+def _settings(args) -> Settings:
+    """The command's settings: the environment's, a demo when the command says so."""
+    return Settings.from_environment(demo=True if getattr(args, "demo", False) else None)
+
+
+def _run_job(paths, name: str, run_config: dict | None = None, groups: tuple[str, ...] | None = None,
+             demo: bool = False):
     """A Dagster job in this process, recorded in carnet's Dagster instance (`carnet dev` shows it).
 
     Dagster's own event stream is silenced: steps tell their progress through `pipelines.progress`,
@@ -57,7 +63,8 @@ def _run_job(paths, name: str, run_config: dict | None = None, groups: tuple[str
     if groups:
         graph = defs.resolve_asset_graph()
         selection = [k for k in job.asset_layer.selected_asset_keys if graph.get(k).group_name in groups]
-    config = dict(run_config or {}, loggers={"console": {"config": {"log_level": "CRITICAL"}}})
+    config = dict(run_config or {}, loggers={"console": {"config": {"log_level": "CRITICAL"}}},
+                  resources={"carnet": {"config": {"home": str(paths.home), **({"demo": True} if demo else {})}}})
     with dg.DagsterInstance.from_config(str(prepare_dagster_home(paths.dagster_home))) as instance:
         result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
                                         asset_selection=selection, tags={CLI_TAG: "cli"})
@@ -104,7 +111,7 @@ def _say_ingested(paths, since) -> None:
 
 
 def _ingest_config(args) -> dict:
-    config = {}
+    config = {"settle_seconds": 0} if getattr(args, "settled", False) else {}
     if getattr(args, "centres", None):
         config["centres"] = [c.strip().upper() for c in args.centres.split(",") if c.strip()]
     if getattr(args, "files", None):
@@ -121,7 +128,7 @@ def _now_to_the_second():
 def _cmd_ingest(args) -> int:
     paths = carnet_paths().ensure()
     started, since = time.perf_counter(), _now_to_the_second()
-    _run_job(paths, "ingest_job", _ingest_config(args))
+    _run_job(paths, "ingest_job", _ingest_config(args), demo=_settings(args).demo)
     _say_ingested(paths, since)
     print(f"({time.perf_counter() - started:.1f}s)")
     return 0
@@ -157,13 +164,13 @@ def _cmd_refresh(args) -> int:
             raise ConfigurationError(f"--as-of {args.as_of!r} is not an ISO time such as 2024-06-01T02:00:00") from None
         # the log as it stood: nothing is ingested (an as-of build never writes the log) nor published
         _run_job(paths, "nightly_refresh", {"ops": {"sqlmesh_models": {"config": {"as_of": as_of.isoformat()}}}},
-                 groups=("models",))
+                 groups=("models",), demo=_settings(args).demo)
         warehouse = as_of_warehouse(paths, as_of)
     else:
         config = _ingest_config(args)
         if args.full:
             config.setdefault("ops", {})["sqlmesh_models"] = {"config": {"full": True}}
-        result = _run_job(paths, "nightly_refresh", config)
+        result = _run_job(paths, "nightly_refresh", config, demo=_settings(args).demo)
         _say_ingested(paths, since)
         warehouse = paths.warehouse_db
         published = any(e.asset_key.path == ["publication", "observatory"]
@@ -231,12 +238,13 @@ def _cmd_rebuild(args) -> int:
 
 def _cmd_demo(args) -> int:
     """Generate the demo inbox (once) and run the main job on it."""
-    os.environ.setdefault("CARNET_DEMO", "1")
+    args.demo = True  # the fixed demo key, for this command only
     paths = carnet_paths().ensure(create=True)
+    args.settled = False
     if not any(paths.inbox.iterdir()):
         args.out = str(paths.inbox)
         _cmd_generate(args)
-        os.environ.setdefault("CARNET_INBOX_SETTLE_SECONDS", "0")  # we wrote these files: they are complete
+        args.settled = True  # we wrote these files: they are complete, no need to watch them settle
     args.as_of, args.centres, args.files, args.full = None, None, None, False
     _cmd_refresh(args)
     _cmd_status(args)
@@ -249,14 +257,14 @@ def _cmd_dev(args) -> int:
     """The Dagster UI and daemon (`dagster dev`) on carnet's own Dagster instance: the same run
     history as the CLI, and the schedule and sensors of `pipelines/definitions.py`."""
     from pipelines.projections.sqlmesh_project import PROJECT_ROOT
-    from pipelines.settings import prepare_dagster_home
+    from pipelines.settings import environment_with, prepare_dagster_home
 
     paths = carnet_paths().ensure()
     dagster_home = prepare_dagster_home(paths.dagster_home)
     executable = Path(sys.executable).with_name("dagster")
     command = [str(executable), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *args.dagster_args]
     print(f"carnet: Dagster home {dagster_home}, carnet home {paths.home}", file=sys.stderr, flush=True)
-    os.execve(command[0], command, dict(os.environ, DAGSTER_HOME=str(dagster_home), CARNET_HOME=str(paths.home)))
+    os.execve(command[0], command, environment_with(DAGSTER_HOME=str(dagster_home), CARNET_HOME=str(paths.home)))
 
 
 def _read_log(paths, sql_by_name: dict[str, tuple[str, list]]) -> dict:
@@ -329,15 +337,15 @@ def _cmd_requeue(args) -> int:
     from pipelines.eventlog.store import EventLog, connect
     from pipelines.ingestion.service import requeue
     from pipelines.registry import load_registry
-    from pipelines.settings import pseudonymisation_key
     from pipelines.pseudonyms import Pseudonymiser
 
-    paths = carnet_paths().ensure()
+    settings = _settings(args)
+    paths = settings.paths.ensure()
     if not paths.events_db.exists():
         raise ConfigurationError(f"no event log in {paths.home}: nothing to requeue")
-    pseudonymiser = Pseudonymiser(pseudonymisation_key())
+    pseudonymiser = Pseudonymiser(settings.pseudonymisation_key())
     with writer_lock(paths.writer_lock, timeout_s=args.wait, on_wait=_say_waiting):
-        conn = connect(paths.events_db, config=duckdb_config(paths))
+        conn = connect(paths.events_db, config=settings.duckdb_config(paths))
         try:
             results = requeue(paths.inbox, EventLog(conn), load_registry(), pseudonymiser)
         finally:
@@ -360,9 +368,9 @@ def _cmd_object(args) -> int:
     from pipelines.eventlog.store import EventLog, connect
     from pipelines.identifiers import mask_nir, nir_is_valid
     from pipelines.pseudonyms import Pseudonymiser
-    from pipelines.settings import pseudonymisation_key
 
-    paths = carnet_paths().ensure()
+    settings = _settings(args)
+    paths = settings.paths.ensure()
     nirs = [line.strip().replace(" ", "") for line in sys.stdin if line.strip()]
     bad = [mask_nir(n) for n in nirs if not nir_is_valid(n)]
     if bad:
@@ -370,9 +378,9 @@ def _cmd_object(args) -> int:
                                  "nothing was recorded")
     if not nirs:
         raise ConfigurationError("no NIR on standard input: e.g. `carnet object < objections.txt`")
-    pseudonymiser = Pseudonymiser(pseudonymisation_key())
+    pseudonymiser = Pseudonymiser(settings.pseudonymisation_key())
     with writer_lock(paths.writer_lock, timeout_s=args.wait, on_wait=_say_waiting):
-        conn = connect(paths.events_db, config=duckdb_config(paths))
+        conn = connect(paths.events_db, config=settings.duckdb_config(paths))
         log = EventLog(conn)
         try:
             log.begin()

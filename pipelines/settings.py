@@ -7,6 +7,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 DEMO_KEY = "carnet-demo-key-not-for-real-data"
 
@@ -26,6 +27,7 @@ class CarnetPaths:
     """Where carnet keeps its state: everything lives under one home folder."""
 
     home: Path
+    dagster_root: Path | None = None  # Dagster's instance; None: `dagster/` in the home
 
     @property
     def inbox(self) -> Path:
@@ -64,8 +66,7 @@ class CarnetPaths:
     def dagster_home(self) -> Path:
         """Dagster's instance (runs, their logs, schedules' state), shared by the CLI, `carnet dev` and
         the schedule: $DAGSTER_HOME when set, else `dagster/` in the home."""
-        chosen = os.environ.get("DAGSTER_HOME")
-        return Path(chosen).expanduser().resolve() if chosen else self.home / "dagster"
+        return self.dagster_root or self.home / "dagster"
 
     def ensure(self, *, create: bool = False) -> "CarnetPaths":
         """The home, ready to write. Only `create` makes a missing home (a demo): a missing one is
@@ -89,8 +90,7 @@ class CarnetPaths:
 
 def carnet_paths(home: str | os.PathLike | None = None) -> CarnetPaths:
     """`home`, else $CARNET_HOME, else `.carnet/` in the working directory."""
-    chosen = home or os.environ.get("CARNET_HOME") or ".carnet"
-    return CarnetPaths(Path(chosen).expanduser().resolve())
+    return Settings.from_environment(home=home).paths
 
 
 _DAGSTER_YAML = """\
@@ -113,47 +113,114 @@ DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 _UNIT_BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
                "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_NO_KEY = ("CARNET_PSEUDONYMISATION_KEY is not set. Set it to a secret of 16+ characters "
+           "(e.g. `export CARNET_PSEUDONYMISATION_KEY=$(python -c 'import secrets;print(secrets.token_hex(32))')`), "
+           "or set CARNET_DEMO=1 to run on demo data with a fixed key.")
 
 
-def duckdb_memory_limit() -> str:
-    """DuckDB's memory ceiling ($CARNET_DUCKDB_MEMORY_LIMIT): chosen, not DuckDB's 80 % of RAM, so
-    that the event log and the warehouse spill to disk instead of growing with the data."""
-    limit = os.environ.get("CARNET_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT).strip()
-    if not _MEMORY.fullmatch(limit):
-        raise ConfigurationError(f"CARNET_DUCKDB_MEMORY_LIMIT={limit!r} is not a size: write it like 2GB or 1500MiB.")
-    return limit
+def _number(environ: Mapping[str, str], name: str, default: str, kind, check, rule: str):
+    raw = environ.get(name, default).strip()
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a {'whole ' if kind is int else ''}number: {rule} "
+                                 f"(default {default})") from None
+    if not check(value):
+        raise ConfigurationError(f"{name}={raw!r}: {rule} (default {default})")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything carnet reads from its environment, read once (`from_environment`, checked there:
+    a bad value is a `ConfigurationError` saying what to write) and passed to what needs it.
+    Dagster's resources read it when a run starts; the CLI and the SQLMesh config read it too."""
+
+    home: Path
+    dagster_home: Path | None
+    key: str | None
+    demo: bool
+    secrecy_threshold: int
+    release_min_row_ratio: float
+    duckdb_memory_limit: str
+    inbox_settle_seconds: float
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None, *, home: str | os.PathLike | None = None,
+                         demo: bool | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        limit = env.get("CARNET_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT).strip()
+        if not _MEMORY.fullmatch(limit):
+            raise ConfigurationError(f"CARNET_DUCKDB_MEMORY_LIMIT={limit!r} is not a size: write it like 2GB or 1500MiB.")
+        key = env.get("CARNET_PSEUDONYMISATION_KEY") or None
+        if key is not None and len(key) < 16:
+            raise ConfigurationError("CARNET_PSEUDONYMISATION_KEY must be at least 16 characters long.")
+        dagster = env.get("DAGSTER_HOME")
+        return cls(
+            home=Path(home or env.get("CARNET_HOME") or ".carnet").expanduser().resolve(),
+            dagster_home=Path(dagster).expanduser().resolve() if dagster else None,
+            key=key,
+            demo=demo if demo is not None else env.get("CARNET_DEMO") == "1",
+            secrecy_threshold=_number(env, "CARNET_SECRECY_THRESHOLD", "11", int, lambda v: v >= 2,
+                                      "the smallest count of patients published; 2 or more, or single patients "
+                                      "would be published"),
+            release_min_row_ratio=_number(env, "CARNET_RELEASE_MIN_ROW_RATIO", "0.9", float, lambda v: v >= 0,
+                                          "the share of the last release's rows a table may not fall under; "
+                                          "a number such as 0.9"),
+            duckdb_memory_limit=limit,
+            inbox_settle_seconds=_number(env, "CARNET_INBOX_SETTLE_SECONDS", "2", float, lambda v: v >= 0,
+                                         "seconds a file must stay unchanged to be read; 0 or more"),
+        )
+
+    @property
+    def paths(self) -> CarnetPaths:
+        return CarnetPaths(self.home, self.dagster_home)
+
+    def pseudonymisation_key(self) -> bytes:
+        """The HMAC key for NIRs. Refuses to run on real data without one."""
+        if self.key:
+            return self.key.encode()
+        if self.demo:
+            print("WARNING: CARNET_PSEUDONYMISATION_KEY is not set; using the fixed DEMO key. "
+                  "Pseudonyms are NOT protected. Never ingest real patient data like this.", file=sys.stderr)
+            return DEMO_KEY.encode()
+        raise ConfigurationError(_NO_KEY)
+
+    def duckdb_config(self, paths: CarnetPaths | None = None) -> dict[str, str]:
+        """Settings for carnet's DuckDB writers: the memory ceiling (chosen, not DuckDB's 80 % of RAM, so
+        that the log and the warehouse spill to disk instead of growing with the data) and where to spill.
+
+        Half the ceiling is kept by DuckDB's block allocator instead of going back to the system after
+        each statement: the writer allocates and frees a batch's blocks hundreds of times, and each page
+        handed back would be faulted in again (docs/benchmarks.md)."""
+        number, unit = _MEMORY.fullmatch(self.duckdb_memory_limit).groups()
+        kept = int(float(number) * _UNIT_BYTES[unit.lower()]) // 2
+        return {"memory_limit": self.duckdb_memory_limit, "temp_directory": str((paths or self.paths).spill),
+                "block_allocator_memory": f"{kept // 2**20}MiB"}
 
 
 def duckdb_config(paths: CarnetPaths) -> dict[str, str]:
-    """Settings for carnet's DuckDB writers: the memory ceiling and where to spill beyond it.
-
-    Half the ceiling is kept by DuckDB's block allocator instead of going back to the system
-    after each statement: the writer allocates and frees a batch's blocks hundreds of times, and
-    each page handed back was faulted in again (10M acts: 12M page faults, 37-48 s of system
-    time; with it 7-9M and 25-34 s, the ingestion 7 % faster, the peak within 80 MiB)."""
-    limit = duckdb_memory_limit()
-    number, unit = _MEMORY.fullmatch(limit).groups()
-    kept = int(float(number) * _UNIT_BYTES[unit.lower()]) // 2
-    return {"memory_limit": limit, "temp_directory": str(paths.spill),
-            "block_allocator_memory": f"{kept // 2**20}MiB"}
+    """`Settings.duckdb_config` with the settings of the environment."""
+    return Settings.from_environment().duckdb_config(paths)
 
 
-def pseudonymisation_key(value: str | None = None, *, allow_demo: bool = False) -> bytes:
-    """The HMAC key for NIRs. Refuses to run on real data without one."""
-    key = value or os.environ.get("CARNET_PSEUDONYMISATION_KEY")
-    if key:
-        if len(key) < 16:
-            raise ConfigurationError("CARNET_PSEUDONYMISATION_KEY must be at least 16 characters long.")
-        return key.encode()
-    if allow_demo or os.environ.get("CARNET_DEMO") == "1":
-        print(
-            "WARNING: CARNET_PSEUDONYMISATION_KEY is not set; using the fixed DEMO key. "
-            "Pseudonyms are NOT protected. Never ingest real patient data like this.",
-            file=sys.stderr,
-        )
-        return DEMO_KEY.encode()
-    raise ConfigurationError(
-        "CARNET_PSEUDONYMISATION_KEY is not set. Set it to a secret of 16+ characters "
-        "(e.g. `export CARNET_PSEUDONYMISATION_KEY=$(python -c 'import secrets;print(secrets.token_hex(32))')`), "
-        "or set CARNET_DEMO=1 to run on demo data with a fixed key."
-    )
+def pseudonymisation_key(*, allow_demo: bool = False) -> bytes:
+    """`Settings.pseudonymisation_key` with the settings of the environment (`allow_demo`: a demo)."""
+    return Settings.from_environment(demo=True if allow_demo else None).pseudonymisation_key()
+
+
+def library_environment() -> dict[str, str]:
+    """Variables that keep the libraries carnet runs quiet and offline (no analytics: no network here,
+    and no telemetry on health data pipelines)."""
+    return {"GX_ANALYTICS_ENABLED": "False"}
+
+
+def quiet_libraries() -> None:
+    """Set `library_environment` in this process (before the libraries are imported)."""
+    for name, value in library_environment().items():
+        os.environ.setdefault(name, value)
+
+
+def environment_with(**values: str) -> dict[str, str]:
+    """This process's environment with `values` on top: for a child process carnet starts."""
+    return {**os.environ, **values}

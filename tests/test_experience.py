@@ -132,3 +132,31 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_log():
             assert "\r" not in text and text.count("ingested") == 11 and "ingested 40/40 files" in text
         assert text.endswith("marts: full refresh\n")
     assert isinstance(handler, TerminalProgress)
+
+
+def test_settings_are_read_once_and_a_bad_value_says_what_to_write(tmp_path):
+    import pytest
+
+    from pipelines.settings import ConfigurationError, Settings
+
+    settings = Settings.from_environment({"CARNET_HOME": str(tmp_path), "CARNET_SECRECY_THRESHOLD": "15",
+                                          "CARNET_DUCKDB_MEMORY_LIMIT": "1GB", "DAGSTER_HOME": str(tmp_path / "d")})
+    assert (settings.secrecy_threshold, settings.release_min_row_ratio, settings.inbox_settle_seconds) == (15, 0.9, 2.0)
+    assert settings.paths.dagster_home == tmp_path / "d"
+    assert settings.duckdb_config()["block_allocator_memory"] == "476MiB"
+    for name, value, says in (("CARNET_SECRECY_THRESHOLD", "1", "2 or more"),
+                              ("CARNET_SECRECY_THRESHOLD", "eleven", "not a whole number"),
+                              ("CARNET_RELEASE_MIN_ROW_RATIO", "most", "not a number"),
+                              ("CARNET_INBOX_SETTLE_SECONDS", "-1", "0 or more"),
+                              ("CARNET_DUCKDB_MEMORY_LIMIT", "lots", "not a size"),
+                              ("CARNET_PSEUDONYMISATION_KEY", "short", "at least 16")):
+        with pytest.raises(ConfigurationError, match=says):
+            Settings.from_environment({name: value})
+
+
+def test_only_the_settings_module_reads_the_environment():
+    import re
+
+    readers = [p.relative_to(PROJECT) for folder in ("pipelines", "contracts") for p in (PROJECT / folder).rglob("*.py")
+               if re.search(r"os\.environ|os\.getenv", p.read_text(encoding="utf-8"))]
+    assert readers == [Path("pipelines/settings.py")]

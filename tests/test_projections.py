@@ -74,14 +74,15 @@ def test_marts_on_hand_computed_data(home):
 
 def _audited(paths, model: str) -> bool:
     """SQLMesh's audits of `model` over March 2024, on the warehouse as it stands."""
-    from pipelines.projections.sqlmesh_project import load_context, sqlmesh_env
+    from pipelines.projections.sqlmesh_config import sqlmesh_config
+    from pipelines.projections.sqlmesh_project import load_context
+    from pipelines.settings import Settings
 
-    with sqlmesh_env(paths):
-        ctx = load_context()
-        try:
-            return ctx.audit("2024-03-01", "2024-03-31", models=iter([model]))
-        finally:
-            ctx.close()
+    ctx = load_context(config=sqlmesh_config(Settings.from_environment(home=paths.home)))
+    try:
+        return ctx.audit("2024-03-01", "2024-03-31", models=iter([model]))
+    finally:
+        ctx.close()
 
 
 def _tamper(warehouse, model: str, statement: str) -> None:
@@ -128,6 +129,31 @@ def test_the_acts_audit_catches_an_act_stored_twice(home):
     home.conn = duckdb.connect(str(home.root / "events.duckdb"))
 
 
+def test_a_failing_audit_fails_the_refresh_naming_the_model_and_the_audit(home, tmp_path, monkeypatch):
+    """SQLMesh prints why a plan failed and raises "Plan application failed": the refresh says which
+    model and which audit instead, and the previous marts stay."""
+    from pipelines.projections import sqlmesh_project
+
+    old = tmp_path / "broken_project"
+    for part in ("models", "seeds", "macros"):
+        if (PROJECT_ROOT / part).exists():
+            shutil.copytree(PROJECT_ROOT / part, old / part)
+    acts = old / "models" / "intermediate" / "int_acts.sql"  # every act twice: its grain's audit must fail
+    text = acts.read_text()
+    assert "FROM priced AS p" in text
+    acts.write_text(text.replace("FROM priced AS p", "FROM (SELECT * FROM priced UNION ALL SELECT * FROM priced) AS p"))
+    _hand_computed_inbox(home)
+    home.ingest()
+    monkeypatch.setattr(sqlmesh_project, "PROJECT_ROOT", old)
+    sqlmesh_project.model_graph.cache_clear()
+    try:
+        with pytest.raises(sqlmesh_project.ModelsFailed, match=r"intermediate\.int_acts: Audits failed: unique_combination_of_columns"):
+            _refresh(home)
+    finally:
+        monkeypatch.undo()
+        sqlmesh_project.model_graph.cache_clear()
+
+
 def test_changed_and_added_models_are_deployed_by_the_next_refresh(home, tmp_path, monkeypatch):
     """A warehouse built by an older project: the next refresh (even a full one, which restates)
     builds the added model and recomputes the edited one."""
@@ -136,7 +162,7 @@ def test_changed_and_added_models_are_deployed_by_the_next_refresh(home, tmp_pat
     old = tmp_path / "old_project"
     for part in ("models", "seeds"):
         shutil.copytree(PROJECT_ROOT / part, old / part)
-    shutil.copy(PROJECT_ROOT / "config.yaml", old / "config.yaml")
+    shutil.copy(PROJECT_ROOT / "config.py", old / "config.py")
     (old / "models" / "publication" / "cost_per_consultation_yearly.sql").unlink()
     yearly = old / "models" / "publication" / "residents_activity_yearly.sql"
     yearly.write_text(yearly.read_text().replace("COUNT(*) AS acts_completed", "COUNT(*) + 1000 AS acts_completed"))
@@ -168,7 +194,7 @@ def test_each_warehouse_is_planned_with_its_own_sqlmesh_versions(home, tmp_path,
     old = tmp_path / "old_project"
     for part in ("models", "seeds"):
         shutil.copytree(PROJECT_ROOT / part, old / part)
-    shutil.copy(PROJECT_ROOT / "config.yaml", old / "config.yaml")
+    shutil.copy(PROJECT_ROOT / "config.py", old / "config.py")
     costs = old / "models" / "staging" / "stg_costs.sql"  # without its last column: adding it is non-breaking
     text = costs.read_text()
     costs.write_text(text.replace("  recorded_at, -- extraction time of the version kept\n  event_id -- position of that"

@@ -297,7 +297,8 @@ def test_publication_runs_in_dagster_with_a_blocking_gate(release, demo_home, mo
 
     from pipelines.definitions import defs
     from pipelines.publication.assets import observatory, quality_gate, release_candidate
-    from pipelines.resources import CarnetResource, QualityGateResource
+    from pipelines.publication.resources import QualityGateResource
+    from pipelines.resources import CarnetResource
 
     paths, _, _, _ = release
     job_keys = defs.resolve_job_def("nightly_refresh").asset_layer.selected_asset_keys
@@ -342,25 +343,23 @@ def _staged(paths, demo_home, published_at):
         home.log.conn = home.conn
 
 
-def test_the_gate_process_gives_the_verdict_of_the_run_process_with_settings_read_at_gate_time(
-        release, demo_home, monkeypatch):
+def test_the_gate_process_gives_the_verdict_of_the_run_process_with_the_runs_settings(release, demo_home):
     from pipelines.publication.gate_process import GateProcess
     from pipelines.publication.release import GATE, gate_staged
 
     paths, _, _, _ = release
     staged = _staged(paths, demo_home, dt.datetime(2025, 1, 4, 3, 0))
-    here = gate_staged(paths, staged)
+    here = gate_staged(paths, staged, 0.9)
     worker = GateProcess.start()
     try:
-        there = worker.gate(paths, staged)
+        there = worker.gate(paths, staged, 0.9)
         assert there == here and there.success and there.expectations == here.expectations > 30
         assert json.loads((staged.directory / GATE).read_text())["expectations"] == here.expectations
-        # a setting changed after the worker started is the one the gate uses
-        monkeypatch.setenv("CARNET_RELEASE_MIN_ROW_RATIO", "2.0")
-        collapsed = worker.gate(paths, staged)
+        # the run's settings travel with each request: the worker started before they were read
+        collapsed = worker.gate(paths, staged, 2.0)
     finally:
         worker.stop()
-    assert not collapsed.success and collapsed.failures == gate_staged(paths, staged).failures
+    assert not collapsed.success and collapsed.failures == gate_staged(paths, staged, 2.0).failures
     assert any("expect_table_row_count_to_be_between" in f for f in collapsed.failures)
     assert worker.process.poll() is not None
 
@@ -375,7 +374,7 @@ def test_a_gate_process_that_died_fails_the_gate_clearly_and_publishes_nothing(r
     worker.process.kill()
     worker.process.wait(5)
     with pytest.raises(GateProcessFailed, match=r"exited \(code -9\) before answering: nothing was published"):
-        worker.gate(paths, staged)
+        worker.gate(paths, staged, 0.9)
     worker.stop()
     assert (staged.directory / "carnet_observatory.duckdb").exists()
     assert paths.observatory_db.read_bytes() == before

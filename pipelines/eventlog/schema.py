@@ -31,9 +31,9 @@ CREATE TABLE IF NOT EXISTS log.heads (
 );
 
 -- One salt per subject, kept so by the single writer (`EventLog.salts_for` inserts only subjects not
--- there yet). No PRIMARY KEY: DuckDB would hold its index in memory and rewrite it at every checkpoint
--- (a 10M ingestion, 1.35M subjects: the salts' inserts 20.8 s and the commits 30.7 s with it, 7.6 s
--- and 10.4 s without; docs/benchmarks.md). Logs created with the key keep it; one statement serves both.
+-- there yet). No PRIMARY KEY: DuckDB would hold its index in memory and rewrite it at every checkpoint,
+-- which made the salts' inserts and the commits the slowest statements of a large ingestion. Logs
+-- created with the key keep it; one statement serves both.
 CREATE TABLE IF NOT EXISTS vault.patient_keys (
     subject_id  VARCHAR NOT NULL,     -- HMAC(K, NIR)
     salt        VARCHAR NOT NULL,     -- random; destroying it unlinks the patient's events

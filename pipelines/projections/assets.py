@@ -9,7 +9,7 @@ from pipelines.feeds import EVENT_TYPES
 from pipelines.ingestion.assets import EVENT_ASSETS, EVENT_LOG_POOL, retry_if_transient
 from pipelines.progress import report
 from pipelines.projections.headlines import headlines, render
-from pipelines.projections.sqlmesh_project import model_graph, refresh
+from pipelines.projections.sqlmesh_project import ModelsFailed, model_graph, refresh
 from pipelines.resources import CarnetResource
 
 _STAGING_FEED = {f"staging.stg_{feed}": feed for feed in EVENT_TYPES}
@@ -47,27 +47,22 @@ class RefreshConfig(dg.Config):
         return first, end
 
 
-def _audit_checks() -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec("sqlmesh_audits", asset=model_key(n.name), blocking=True,
-                              description="SQLMesh audits: " + ", ".join(n.audits))
-            for n in model_graph() if n.audits]
-
-
-@dg.multi_asset(specs=_specs(), check_specs=_audit_checks(), pool=EVENT_LOG_POOL, name="sqlmesh_models")
+@dg.multi_asset(specs=_specs(), pool=EVENT_LOG_POOL, name="sqlmesh_models")
 def sqlmesh_models(context: dg.AssetExecutionContext, config: RefreshConfig, carnet: CarnetResource):
-    """Plan and apply the SQLMesh project on the warehouse (audits run with each model)."""
+    """Plan and apply the SQLMesh project on the warehouse. SQLMesh runs each model's audits as it
+    builds it: a failed audit fails the step, naming the model and the audit, and nothing downstream
+    (the release) runs."""
     as_of = dt.datetime.fromisoformat(config.as_of) if config.as_of else None
     paths = carnet.paths()
     with retry_if_transient(context), carnet.writer_lock():  # the log is read while no one writes it
         try:
             result = refresh(paths, as_of=as_of, full=config.full, restate=config.restate(),
+                             settings=carnet.settings(),
                              on_model=lambda name, done, total: report(
                                  context.log, f"model {done}/{total} built: {name}", done=done, total=total,
                                  label="models"))
-        except Exception as exc:  # an audit or a model failed: the marts keep their last good state
-            if "audit" in str(exc).lower():
-                raise dg.Failure(f"SQLMesh audit failed, nothing downstream runs: {exc}", allow_retries=False) from exc
-            raise
+        except ModelsFailed as exc:  # the marts keep their last good state; nothing downstream runs
+            raise dg.Failure(f"SQLMesh: {exc}", allow_retries=False) from exc
     conn = duckdb.connect(str(result.warehouse), read_only=True)
     try:
         table = render(headlines(conn))
@@ -87,8 +82,6 @@ def sqlmesh_models(context: dg.AssetExecutionContext, config: RefreshConfig, car
             metadata["headlines"] = dg.MetadataValue.md(table)
         if as_of:
             metadata["as_of"] = as_of.isoformat()
-        yield dg.MaterializeResult(asset_key=model_key(node.name), metadata=metadata)
         if node.audits:
-            yield dg.AssetCheckResult(asset_key=model_key(node.name), check_name="sqlmesh_audits", passed=True,
-                                      metadata={"audits": dg.MetadataValue.json(list(node.audits)),
-                                                "row_count": result.row_counts.get(node.name, 0)})
+            metadata["audits_passed"] = dg.MetadataValue.json(list(node.audits))
+        yield dg.MaterializeResult(asset_key=model_key(node.name), metadata=metadata)

@@ -1,14 +1,12 @@
-"""A thin integration over SQLMesh's Python `Context`: the same config.yaml as the CLI.
-
-Paths reach SQLMesh through environment variables rendered by config.yaml, set only for the
-duration of a refresh. An as-of build writes its own warehouse file, so that the current
-warehouse (and its SQLMesh state) is never disturbed by a look into the past.
+"""A thin integration over SQLMesh's Python `Context`, configured as `sqlmesh plan` is
+(`sqlmesh_config`), for the warehouse and the bounds of each build. An as-of build writes its own
+warehouse file, so that the current warehouse (and its SQLMesh state) is never disturbed by a look
+into the past.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -18,7 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from pipelines.feeds import ACT_FEEDS, EVENT_TYPES
-from pipelines.settings import CarnetPaths
+from pipelines.projections.sqlmesh_config import sqlmesh_config
+from pipelines.settings import CarnetPaths, Settings
 
 ACT_EVENT_TYPES = tuple(EVENT_TYPES[f] for f in ACT_FEEDS)
 
@@ -54,41 +53,6 @@ def _short(fqn: str) -> str:
     return ".".join(parts[-2:]) if parts[0] != "events" else ".".join(parts)
 
 
-_ENV_KEYS = ("CARNET_HOME", "CARNET_AS_OF", "CARNET_LOG_POSITION", "CARNET_WAREHOUSE", "CARNET_SQLMESH_CACHE")
-
-
-def cache_dir(warehouse: Path) -> Path:
-    """SQLMesh's cache for one warehouse. It keeps snapshots as that warehouse's state recorded
-    them (versions, change categories): shared between warehouses, one warehouse would be planned
-    with another's table versions (after a model change, SQLMesh aborts the next restatement)."""
-    return warehouse.with_suffix(".sqlmesh-cache")
-
-
-@contextlib.contextmanager
-def sqlmesh_env(paths: CarnetPaths, as_of: dt.datetime | None = None, log_position: int | None = None,
-                warehouse: Path | None = None):
-    values = {"CARNET_HOME": str(paths.home), "CARNET_SQLMESH_CACHE": str(cache_dir(warehouse or paths.warehouse_db))}
-    if as_of is not None:
-        values["CARNET_AS_OF"] = as_of.isoformat(sep=" ")
-    if log_position is not None:
-        values["CARNET_LOG_POSITION"] = str(int(log_position))
-    if warehouse is not None:
-        values["CARNET_WAREHOUSE"] = str(warehouse)
-    saved = {k: os.environ.get(k) for k in _ENV_KEYS}
-    os.environ.update(values)
-    for k in _ENV_KEYS:
-        if k not in values:
-            os.environ.pop(k, None)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def as_of_warehouse(paths: CarnetPaths, as_of: dt.datetime | None, log_position: int | None = None) -> Path:
     name = "_".join(([f"{as_of:%Y%m%dT%H%M%S}"] if as_of else []) + ([f"log{log_position}"] if log_position else []))
     return paths.home / "as_of" / name / "warehouse.duckdb"
@@ -103,27 +67,47 @@ def _forget_duckdb_adapters() -> None:
     BaseDuckDBConnectionConfig._data_file_to_adapter.clear()
 
 
-def _progress_console(on_model: Callable[[str, int, int], None]):
-    """A SQLMesh console that says nothing but which model was just built (name, done, total)."""
+class ModelsFailed(RuntimeError):
+    """A model or one of its audits failed: the message names each, with SQLMesh's reason; the
+    environment keeps its last good state."""
+
+
+def _failure_text(error) -> str:
+    cause = error.__cause__ or error
+    node = getattr(error, "node", None)
+    name = _short(getattr(node, "snapshot_name", None) or getattr(node, "name", None) or "a model")
+    return f"{name}: {' '.join(str(cause).split())}"
+
+
+def _carnet_console(on_model: Callable[[str, int, int], None] | None):
+    """A SQLMesh console that prints nothing: it tells `on_model` which model was just built (name,
+    done, total) and keeps the models that failed, with their reasons (an audit's name and count),
+    which SQLMesh would otherwise only print before raising "Plan application failed"."""
     from sqlmesh.core.console import NoopConsole
 
-    class ModelProgress(NoopConsole):
+    class CarnetConsole(NoopConsole):
+        failures: list[str] = []
+
         def start_evaluation_progress(self, batched_intervals, environment_naming_info, default_catalog,
                                       audit_only=False):
             self._total, self._done = len(batched_intervals), set()
 
         def update_snapshot_evaluation_progress(self, snapshot, interval, batch_idx, duration_ms, *args, **kwargs):
-            if snapshot.name not in self._done:
+            if on_model is not None and snapshot.name not in self._done:
                 self._done.add(snapshot.name)
                 on_model(_short(snapshot.name), len(self._done), self._total)
 
-    return ModelProgress()
+        def log_failed_models(self, errors) -> None:
+            self.failures = self.failures + [_failure_text(e) for e in errors]
+
+    return CarnetConsole()
 
 
-def load_context(on_model: Callable[[str, int, int], None] | None = None):
+def load_context(on_model: Callable[[str, int, int], None] | None = None, config=None):
     """A Context for planning and auditing. It does not parse the YAML unit tests (`sqlmesh test`
-    and the test suite run them; every plan here skips them): 0.8 s less per context.
-    `on_model(name, done, total)` is told of each model as it is built."""
+    and the test suite run them; every plan here skips them), which would cost each context a parse.
+    `on_model(name, done, total)` is told of each model as it is built. `config`: SQLMesh's
+    configuration (`sqlmesh_config`), by default that of the environment's settings, unbounded."""
     from sqlmesh import Context
     from sqlmesh.core.loader import SqlMeshLoader
 
@@ -132,23 +116,10 @@ def load_context(on_model: Callable[[str, int, int], None] | None = None):
             return []
 
     _forget_duckdb_adapters()
-    ctx = Context(paths=str(PROJECT_ROOT), loader=PlanLoader)
-    if on_model is not None:
-        ctx.console = _progress_console(on_model)  # read when a plan is evaluated, not at load
+    ctx = Context(paths=str(PROJECT_ROOT), loader=PlanLoader,
+                  config=config if config is not None else sqlmesh_config(Settings.from_environment()))
+    ctx.console = _carnet_console(on_model)  # read when a plan is evaluated, not at load
     return ctx
-
-
-_BOUNDS = ("CARNET_AS_OF", "CARNET_LOG_POSITION")
-
-
-@contextlib.contextmanager
-def _unbounded():
-    """No as-of or position bound in the environment (restored on exit)."""
-    saved = {k: os.environ.pop(k) for k in _BOUNDS if k in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
 
 
 @lru_cache(maxsize=1)
@@ -158,8 +129,7 @@ def model_graph() -> tuple[ModelNode, ...]:
     Fingerprints are those of an unbounded refresh, the one releases are built from: a bound sets
     variables (`heads_are_latest`), which SQLMesh folds into the fingerprint of the models using
     them, so a rebuild cut at a release's position would otherwise see every such model as changed."""
-    with _unbounded():
-        ctx = load_context()
+    ctx = load_context()
     try:
         nodes = [ModelNode(_short(fqn), str(model.kind.name.value), model.description or "",
                            tuple(sorted(_short(d) for d in model.depends_on)), model.data_hash,
@@ -267,7 +237,8 @@ def _models_changed(ctx, environment) -> bool:
 def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool = False,
             log_position: int | None = None, warehouse: Path | None = None,
             restate: tuple[dt.date, dt.date] | None = None,
-            on_model: Callable[[str, int, int], None] | None = None) -> RefreshResult:
+            on_model: Callable[[str, int, int], None] | None = None,
+            settings: Settings | None = None) -> RefreshResult:
     """Bring the warehouse up to the event log (as it stood at `as_of`, or at `log_position`).
 
     A bounded build (`as_of` or `log_position`) goes to its own warehouse file (`warehouse`,
@@ -291,57 +262,63 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
     bounded = as_of is not None or log_position is not None
     if warehouse is None:
         warehouse = as_of_warehouse(paths, as_of, log_position) if bounded else paths.warehouse_db
-    with sqlmesh_env(paths, as_of, log_position, warehouse):
-        warehouse.parent.mkdir(parents=True, exist_ok=True)
-        nodes = [n for n in model_graph() if n.kind != "SEED"]
-        models = [n.name for n in nodes]
-        excluded = _excluded_patients(paths)
-        # an objection changes the past: everything is recomputed without the patient
-        since = None if (full or bounded or _last_refresh(warehouse, "excluded_patients") not in (None, excluded)) \
-            else _last_refresh(warehouse, "high_water_event_id")
-        high_water, touched_from, touched_to = _log_state(paths, since)
-        if log_position is not None:
-            high_water = min(high_water, int(log_position))
-        if restate is not None:
-            touched_from = min(touched_from or restate[0], restate[0])
-            touched_to = max(touched_to or restate[1], restate[1])
-        ctx = load_context(on_model)
-        try:
-            environment = ctx.state_reader.get_environment(ENVIRONMENT)
-            first_build = environment is None
-            upgraded = not first_build and _models_changed(ctx, environment)
-            if upgraded:
-                # SQLMesh ignores changed model files in a plan that restates: deploy them first
-                # (new and changed models, and what depends on them, are built whole)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    ctx.plan(ENVIRONMENT, auto_apply=True, no_prompts=True, skip_tests=True)
-            plan_kwargs = dict(auto_apply=True, no_prompts=True, skip_tests=True)
-            if first_build:
-                mode = "full"
-            elif since is None:
-                mode = "full"
-                plan_kwargs["restate_models"] = models
-            elif high_water == since and restate is None:
-                mode = "upgraded" if upgraded else "unchanged"
-            else:
-                mode = "incremental"
-                incremental = {n.name for n in nodes if n.kind.startswith("INCREMENTAL")}
-                plan_kwargs["restate_models"] = [m for m in models if m not in incremental or touched_from]
-                if touched_from:
-                    plan_kwargs.update(start=touched_from, end=touched_to)
-                else:  # only declarations or costs arrived: the FULL models are enough
-                    plan_kwargs["restate_models"] = [m for m in models if m not in incremental]
+    config = sqlmesh_config(settings or Settings.from_environment(home=paths.home), warehouse=warehouse,
+                            as_of=as_of, log_position=log_position)
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    nodes = [n for n in model_graph() if n.kind != "SEED"]
+    models = [n.name for n in nodes]
+    excluded = _excluded_patients(paths)
+    # an objection changes the past: everything is recomputed without the patient
+    since = None if (full or bounded or _last_refresh(warehouse, "excluded_patients") not in (None, excluded)) \
+        else _last_refresh(warehouse, "high_water_event_id")
+    high_water, touched_from, touched_to = _log_state(paths, since)
+    if log_position is not None:
+        high_water = min(high_water, int(log_position))
+    if restate is not None:
+        touched_from = min(touched_from or restate[0], restate[0])
+        touched_to = max(touched_to or restate[1], restate[1])
+    from sqlmesh.utils.errors import PlanError
+
+    ctx = load_context(on_model, config)
+    try:
+        environment = ctx.state_reader.get_environment(ENVIRONMENT)
+        first_build = environment is None
+        upgraded = not first_build and _models_changed(ctx, environment)
+        if upgraded:
+            # SQLMesh ignores changed model files in a plan that restates: deploy them first
+            # (new and changed models, and what depends on them, are built whole)
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pandas deprecations inside SQLMesh's seed loader
+                warnings.simplefilter("ignore")
+                ctx.plan(ENVIRONMENT, auto_apply=True, no_prompts=True, skip_tests=True)
+        plan_kwargs = dict(auto_apply=True, no_prompts=True, skip_tests=True)
+        if first_build:
+            mode = "full"
+        elif since is None:
+            mode = "full"
+            plan_kwargs["restate_models"] = models
+        elif high_water == since and restate is None:
+            mode = "upgraded" if upgraded else "unchanged"
+        else:
+            mode = "incremental"
+            incremental = {n.name for n in nodes if n.kind.startswith("INCREMENTAL")}
+            plan_kwargs["restate_models"] = [m for m in models if m not in incremental or touched_from]
+            if touched_from:
+                plan_kwargs.update(start=touched_from, end=touched_to)
+            else:  # only declarations or costs arrived: the FULL models are enough
+                plan_kwargs["restate_models"] = [m for m in models if m not in incremental]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas deprecations inside SQLMesh's seed loader
+            try:
                 ctx.plan(ENVIRONMENT, **plan_kwargs)
-            # a view holds no rows of its own: counting one would compute it (the act staging
-            # views parse every act's JSON)
-            counts = {n.name: ctx.engine_adapter.fetchone(f"SELECT count(*) FROM {n.name}")[0]
-                      for n in nodes if n.kind != "VIEW"}
-        finally:
-            ctx.close()
-            _forget_duckdb_adapters()
+            except PlanError as exc:
+                raise ModelsFailed("; ".join(ctx.console.failures) or str(exc)) from exc
+        # a view holds no rows of its own: counting one would compute it (the act staging
+        # views parse every act's JSON)
+        counts = {n.name: ctx.engine_adapter.fetchone(f"SELECT count(*) FROM {n.name}")[0]
+                  for n in nodes if n.kind != "VIEW"}
+    finally:
+        ctx.close()
+        _forget_duckdb_adapters()
     result = RefreshResult(warehouse, as_of, time.perf_counter() - started, counts, mode, high_water,
                            touched_from if mode == "incremental" else None,
                            touched_to if mode == "incremental" else None, excluded)

@@ -6,7 +6,8 @@ from pipelines.projections.assets import model_key
 from pipelines.publication.report import headlines
 from pipelines.publication.release import current_manifest, promote, read_tables, reject, stage, staged_release
 from pipelines.publication.secrecy import secrecy_settings
-from pipelines.resources import CarnetResource, QualityGateResource
+from pipelines.publication.resources import QualityGateResource
+from pipelines.resources import CarnetResource
 from pipelines.settings import OBSERVATORY_FILE
 
 _SOURCES = ["publication.residents_activity_yearly", "publication.residents_reattachment_yearly",
@@ -22,7 +23,7 @@ def release_candidate(context: dg.AssetExecutionContext, carnet: CarnetResource)
     publication are skipped) when the current release was computed from the same inputs."""
     paths = carnet.paths()
     with retry_if_transient(context), carnet.writer_lock():
-        staged = stage(paths, run=context.run_id, settings=secrecy_settings(), only_if_changed=True)
+        staged = stage(paths, run=context.run_id, settings=secrecy_settings(carnet.settings()), only_if_changed=True)
     if staged is None:
         current = current_manifest(paths)
         context.log.info(f"nothing new since release {current['release_id']} (log position "
@@ -47,7 +48,7 @@ def quality_gate(context: dg.AssetCheckExecutionContext, carnet: CarnetResource,
                  gate: QualityGateResource) -> dg.AssetCheckResult:
     paths = carnet.paths()
     staged = staged_release(paths, context.run.run_id)
-    result = gate.gate(paths, staged)
+    result = gate.gate(carnet.settings(), staged)
     docs = str(staged.directory / "data_docs" / "index.html")
     if not result.success:
         blocked = reject(paths, staged, result.failures)

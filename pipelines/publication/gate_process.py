@@ -1,8 +1,8 @@
 """The quality gate's own process, started with the run so that Great Expectations is imported
 while the ingestion and the models work.
 
-Importing Great Expectations takes 2.5-5 s (it loads every expectation, SciPy included): on the
-nightly's path that was a tenth of a night at 10M acts. A process, not a thread: two threads
+Importing Great Expectations is slow (it loads every expectation, SciPy included), and on the
+nightly's path it would add to every night. A process, not a thread: two threads
 importing at once can hand one of them a partly initialised module, a failure that would come
 and go from night to night. A plain `python -m` child, not multiprocessing's spawn, which runs
 the parent's main script again in the child (a script or notebook cell without a main guard
@@ -17,21 +17,10 @@ import sys
 import traceback
 from dataclasses import dataclass
 
-CONFIG_PREFIXES = ("CARNET_", "GX_")  # the gate's settings are read at run time: sent with each request
-
+from pipelines.settings import environment_with, library_environment
 
 class GateProcessFailed(RuntimeError):
     """The gate could not run in its process (it died, or Great Expectations failed there)."""
-
-
-def _run_time_config() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith(CONFIG_PREFIXES)}
-
-
-def _apply(config: dict[str, str]) -> None:
-    for k in [k for k in os.environ if k.startswith(CONFIG_PREFIXES) and k not in config]:
-        del os.environ[k]
-    os.environ.update(config)
 
 
 def serve() -> None:
@@ -65,10 +54,9 @@ def serve() -> None:
         if warm_error:
             reply = ("error", warm_error)
         else:
-            config, paths, staged = request
-            _apply(config)
+            min_row_ratio, paths, staged = request
             try:
-                reply = ("ok", gate_staged(paths, staged))
+                reply = ("ok", gate_staged(paths, staged, min_row_ratio))
             except BaseException as exc:
                 reply = ("error", "".join(traceback.format_exception(exc)))
         pickle.dump(reply, replies)
@@ -82,16 +70,18 @@ class GateProcess:
 
     @classmethod
     def start(cls) -> "GateProcess":
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # the run's own imports
+        env = environment_with(**library_environment(),
+                               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # the run's own imports
         process = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, env=env)
         return cls(process)
 
-    def gate(self, paths, staged):
-        """`gate_staged(paths, staged)` in the worker, with this process's run-time settings."""
+    def gate(self, paths, staged, min_row_ratio: float):
+        """`gate_staged(paths, staged, min_row_ratio)` in the worker: the run's settings travel with the
+        request (the worker started before they were read)."""
         self.gated = True
         try:
-            pickle.dump((_run_time_config(), paths, staged), self.process.stdin)
+            pickle.dump((min_row_ratio, paths, staged), self.process.stdin)
             self.process.stdin.flush()
             status, value = pickle.load(self.process.stdout)
         except (EOFError, OSError, pickle.UnpicklingError):

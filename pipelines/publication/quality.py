@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.registry import SEEDS_DIR
+from pipelines.settings import quiet_libraries
 
 ACT_TYPES = ["consultation", "home_visit", "teleconsultation"]
 
@@ -33,18 +33,13 @@ class GateResult:
         return "quality gate FAILED: " + "; ".join(self.failures)
 
 
-def min_row_ratio() -> float:
-    """$CARNET_RELEASE_MIN_ROW_RATIO (default 0.9): how far a table may shrink against the last release."""
-    return float(os.environ.get("CARNET_RELEASE_MIN_ROW_RATIO", "0.9"))
-
-
 def age_bands() -> list[str]:
     """The bands of `seeds/age_bands.csv`, the same the models join: the gate accepts no other."""
     with open(SEEDS_DIR / "age_bands.csv", newline="", encoding="utf-8") as f:
         return [row["age_band"] for row in csv.DictReader(f)]
 
 
-def _suites(gx, threshold: int, previous_rows: dict[str, int]) -> dict[str, list]:
+def _suites(gx, threshold: int, previous_rows: dict[str, int], min_row_ratio: float) -> dict[str, list]:
     e = gx.expectations
     small = list(range(1, threshold))
     bands = age_bands()  # read once: both territorial suites use it
@@ -103,13 +98,13 @@ def _suites(gx, threshold: int, previous_rows: dict[str, int]) -> dict[str, list
     }
     for table, rows in previous_rows.items():
         if table in suites:
-            suites[table].append(e.ExpectTableRowCountToBeBetween(min_value=math.floor(rows * min_row_ratio())))
+            suites[table].append(e.ExpectTableRowCountToBeBetween(min_value=math.floor(rows * min_row_ratio)))
     return suites
 
 
 def import_great_expectations():
     """The module, imported without analytics (no network here) and without its import warnings."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    quiet_libraries()  # read by Great Expectations at import
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import great_expectations as gx
@@ -118,15 +113,17 @@ def import_great_expectations():
 
 
 def gate(tables: dict[str, pl.DataFrame], *, threshold: int, previous_rows: dict[str, int],
-         docs_dir: Path) -> GateResult:
-    """Validate every table; write Data Docs to `docs_dir`; say what failed."""
+         docs_dir: Path, min_row_ratio: float = 0.9) -> GateResult:
+    """Validate every table; write Data Docs to `docs_dir`; say what failed. A table may not shrink
+    under `min_row_ratio` of its rows in the previous release ($CARNET_RELEASE_MIN_ROW_RATIO)."""
     gx = import_great_expectations()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _gate(gx, tables, threshold=threshold, previous_rows=previous_rows, docs_dir=docs_dir)
+        return _gate(gx, tables, threshold=threshold, previous_rows=previous_rows, docs_dir=docs_dir,
+                     min_row_ratio=min_row_ratio)
 
 
-def _gate(gx, tables, *, threshold, previous_rows, docs_dir) -> GateResult:
+def _gate(gx, tables, *, threshold, previous_rows, docs_dir, min_row_ratio) -> GateResult:
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     from pipelines.publication import data_docs
@@ -136,7 +133,7 @@ def _gate(gx, tables, *, threshold, previous_rows, docs_dir) -> GateResult:
     source = context.data_sources.add_pandas("observatory")
     result = GateResult(success=True)
     checks: list[data_docs.CheckResult] = []
-    for table, expectations in _suites(gx, threshold, previous_rows).items():
+    for table, expectations in _suites(gx, threshold, previous_rows, min_row_ratio).items():
         batch = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("release")
         suite = context.suites.add(gx.ExpectationSuite(name=f"observatory.{table}"))
         for expectation in expectations:

@@ -29,7 +29,7 @@ from pipelines.publication.catalogue import RELEASE_TABLE, TABLES
 from pipelines.publication.report import render
 from pipelines.publication.secrecy import SecrecySettings, secrecy_settings
 from pipelines.publication.tables import build_tables
-from pipelines.settings import OBSERVATORY_FILE, CarnetPaths
+from pipelines.settings import OBSERVATORY_FILE, CarnetPaths, Settings
 from pipelines.spreadsheet_cells import safe_frame
 
 MANIFEST = "manifest.json"
@@ -67,7 +67,7 @@ def code_version() -> dict:
         for path in sorted((PROJECT_ROOT / folder).rglob("*")):
             if path.is_file() and path.suffix in (".py", ".sql", ".csv") and "__pycache__" not in path.parts:
                 h.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    h.update((PROJECT_ROOT / "config.yaml").read_bytes())
+    h.update((PROJECT_ROOT / "config.py").read_bytes())
     try:
         commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, timeout=10).stdout.strip() or None
@@ -268,15 +268,18 @@ def _contract_versions() -> dict:
     return dict(sorted(CONTRACT_VERSIONS.items()))
 
 
-def gate_staged(paths: CarnetPaths, staged: StagedRelease):
-    """Run the quality gate on the staged file; the verdict is written next to it."""
+def gate_staged(paths: CarnetPaths, staged: StagedRelease, min_row_ratio: float | None = None):
+    """Run the quality gate on the staged file; the verdict is written next to it. `min_row_ratio`:
+    the run's $CARNET_RELEASE_MIN_ROW_RATIO (read from the environment when not given)."""
     from pipelines.publication.quality import gate
 
+    if min_row_ratio is None:
+        min_row_ratio = Settings.from_environment().release_min_row_ratio
     previous = current_manifest(paths)
     previous_rows = {name: t["rows"] for name, t in (previous or {}).get("tables", {}).items()}
     result = gate(read_tables(staged.directory / OBSERVATORY_FILE),
                   threshold=staged.manifest["secrecy"]["threshold"], previous_rows=previous_rows,
-                  docs_dir=staged.directory / "data_docs")
+                  docs_dir=staged.directory / "data_docs", min_row_ratio=min_row_ratio)
     (staged.directory / GATE).write_text(json.dumps(
         {"success": result.success, "failures": result.failures, "expectations": result.expectations}, indent=2))
     return result

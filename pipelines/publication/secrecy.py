@@ -23,11 +23,12 @@ read as the difference of two published points.
 """
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from pipelines.settings import Settings
 
 RULES_VERSION = "secrecy-2026.11"
 
@@ -46,16 +47,9 @@ class SecrecySettings:
         return n is not None and 0 < n < self.threshold
 
 
-def secrecy_settings() -> SecrecySettings:
-    """$CARNET_SECRECY_THRESHOLD (default 11), read at run time."""
-    raw = os.environ.get("CARNET_SECRECY_THRESHOLD", "11")
-    try:
-        threshold = int(raw)
-    except ValueError:
-        raise ValueError(f"CARNET_SECRECY_THRESHOLD={raw!r} is not a whole number (the default is 11)") from None
-    if threshold < 2:
-        raise ValueError(f"CARNET_SECRECY_THRESHOLD={threshold} would publish single patients; use 2 or more (default 11)")
-    return SecrecySettings(threshold=threshold)
+def secrecy_settings(settings: Settings | None = None) -> SecrecySettings:
+    """The secrecy settings of a run: its threshold ($CARNET_SECRECY_THRESHOLD, default 11)."""
+    return SecrecySettings(threshold=(settings or Settings.from_environment()).secrecy_threshold)
 
 
 def determined(rows: list[dict[int, float]], n: int) -> set[int]:

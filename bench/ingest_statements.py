@@ -64,7 +64,7 @@ def main() -> None:
         generate(inbox, scale=args.scale)
     home = work / "home"
     shutil.rmtree(home, ignore_errors=True)
-    paths = carnet_paths(home).ensure()
+    paths = carnet_paths(home).ensure(create=True)
     conn = TimedConnection(connect(paths.events_db, config=duckdb_config(paths)))
     started = time.perf_counter()
     try:

@@ -8,8 +8,7 @@ import pandera.polars as pa
 import polars as pl
 
 from pipelines.identifiers import INSEE_PATTERN, RPPS_PATTERN, mask, mask_nir, nir_valid_expr
-from pipelines.inbox.parsing import SENT
-from pipelines.inbox.readers import LINE, RowIssue
+from pipelines.rows import LINE, SENT, RowIssue
 
 
 # What a row is judged against besides itself travels with it as context columns, so that one

@@ -23,45 +23,45 @@ class Field:
     scale: int = 0     # decimals: the digits the log keeps after the point (more is refused, never rounded)
 
 
-def _f(name, fr, en=None, kind="text", nir=False, scale=0):
+def _column(name, fr, en=None, kind="text", nir=False, scale=0):
     fr = (fr,) if isinstance(fr, str) else tuple(fr)
     return Field(name, fr, en or name, kind, nir, scale)
 
 
 _ACT_COMMON = (
-    _f("act_id", "id_acte"),
-    _f("occurred_at", ("date", "heure"), kind="timestamp"),
-    _f("site_code", "site", kind="code"),
-    _f("practitioner_rpps", "rpps"),
-    _f("patient_nir", "nir", kind="code", nir=True),
-    _f("birth_year", "annee_naissance", kind="int"),
-    _f("sex", "sexe", kind="sex"),
-    _f("residence_insee", "commune", kind="code"),
-    _f("act_code", "code_acte", kind="code"),
-    _f("amount_eur", "montant", kind="decimal", scale=2),
-    _f("status", "statut", kind="status"),
-    _f("ald", "ald", kind="bool"),
+    _column("act_id", "id_acte"),
+    _column("occurred_at", ("date", "heure"), kind="timestamp"),
+    _column("site_code", "site", kind="code"),
+    _column("practitioner_rpps", "rpps"),
+    _column("patient_nir", "nir", kind="code", nir=True),
+    _column("birth_year", "annee_naissance", kind="int"),
+    _column("sex", "sexe", kind="sex"),
+    _column("residence_insee", "commune", kind="code"),
+    _column("act_code", "code_acte", kind="code"),
+    _column("amount_eur", "montant", kind="decimal", scale=2),
+    _column("status", "statut", kind="status"),
+    _column("ald", "ald", kind="bool"),
 )
 
 FIELDS: dict[str, tuple[Field, ...]] = {
     "consultations": _ACT_COMMON,
-    "home_visits": _ACT_COMMON + (_f("distance_km", "distance_km", kind="decimal", scale=1),),
-    "teleconsultations": _ACT_COMMON + (_f("mode", "mode", kind="code_lower"),),
+    "home_visits": _ACT_COMMON + (_column("distance_km", "distance_km", kind="decimal", scale=1),),
+    "teleconsultations": _ACT_COMMON + (_column("mode", "mode", kind="code_lower"),),
     "gp_declarations": (
-        _f("patient_nir", "nir", kind="code", nir=True),
-        _f("declared_on", "date_declaration", kind="date"),
-        _f("gp_rpps", "rpps_medecin"),
-        _f("previous_situation", "situation_anterieure", kind="situation"),
-        _f("ended_on", "date_fin", kind="date"),
-        _f("ald", "ald", kind="bool"),
-        _f("birth_year", "annee_naissance", kind="int"),
-        _f("sex", "sexe", kind="sex"),
-        _f("residence_insee", "commune", kind="code"),
+        _column("patient_nir", "nir", kind="code", nir=True),
+        _column("declared_on", "date_declaration", kind="date"),
+        _column("gp_rpps", "rpps_medecin"),
+        _column("previous_situation", "situation_anterieure", kind="situation"),
+        _column("ended_on", "date_fin", kind="date"),
+        _column("ald", "ald", kind="bool"),
+        _column("birth_year", "annee_naissance", kind="int"),
+        _column("sex", "sexe", kind="sex"),
+        _column("residence_insee", "commune", kind="code"),
     ),
     "costs": (
-        _f("month", "mois", kind="month"),
-        _f("line", "poste", kind="code_lower"),
-        _f("amount_eur", "montant", kind="decimal", scale=2),
+        _column("month", "mois", kind="month"),
+        _column("line", "poste", kind="code_lower"),
+        _column("amount_eur", "montant", kind="decimal", scale=2),
     ),
 }
 

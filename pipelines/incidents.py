@@ -4,7 +4,8 @@ import re
 
 import dagster as dg
 
-from pipelines.settings import CarnetPaths, carnet_paths
+from pipelines.resources import CarnetResource
+from pipelines.settings import CarnetPaths
 
 # Runs launched by the `carnet` CLI write their incident line themselves (the sensor needs the
 # daemon, which a CLI run may not have): the sensor leaves them alone.
@@ -40,7 +41,7 @@ def append_incident(paths: CarnetPaths, line: str) -> None:
 @dg.run_failure_sensor(name="incident_sensor", default_status=dg.DefaultSensorStatus.RUNNING,
                        description="Appends one line per failed run to $CARNET_HOME/incidents.log "
                                    "(runs of the `carnet` CLI write theirs themselves).")
-def incident_sensor(context: dg.RunFailureSensorContext):
+def incident_sensor(context: dg.RunFailureSensorContext, carnet: CarnetResource):
     if context.dagster_run.tags.get(CLI_TAG):
         return
     steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
@@ -49,5 +50,5 @@ def incident_sensor(context: dg.RunFailureSensorContext):
               if e.event_specific_data and getattr(e.event_specific_data, "error", None)]
     line = incident_line(context.dagster_run.job_name, context.dagster_run.run_id, steps,
                          errors[0] if errors else context.failure_event.message)
-    append_incident(carnet_paths(), line)
+    append_incident(carnet.paths(), line)
     context.log.info(line)

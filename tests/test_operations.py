@@ -146,25 +146,26 @@ def test_a_file_still_being_written_is_left_for_the_next_run(tmp_path, monkeypat
 
 def test_inbox_sensor_asks_for_files_once_their_size_is_stable(tmp_path, monkeypatch):
     from pipelines.definitions import defs
+    from pipelines.resources import CarnetResource
 
-    monkeypatch.setenv("CARNET_HOME", str(tmp_path))
     sensor = defs.resolve_sensor_def("inbox_sensor")
+    carnet = {"carnet": CarnetResource(home=str(tmp_path))}  # the sensor's home is the resource's
     inbox = tmp_path / "inbox"
     first = write_fr(inbox, f"{CHALON}__consultations__20240306T020000.csv", [fr_act("A1")])
-    tick = sensor.evaluate_tick(dg.build_sensor_context())
+    tick = sensor.evaluate_tick(dg.build_sensor_context(resources=carnet))
     assert not tick.run_requests  # first sight: size not known to be stable yet
-    tick = sensor.evaluate_tick(dg.build_sensor_context(cursor=tick.cursor))
+    tick = sensor.evaluate_tick(dg.build_sensor_context(cursor=tick.cursor, resources=carnet))
     [request] = tick.run_requests
     assert request.run_config["ops"]["ingest_inbox"]["config"]["files"] == [str(first.relative_to(inbox))]
     growing = write_fr(inbox, f"{MACON}__consultations__20240306T020000.csv", [fr_act("B1", site="MACO")])
     cursor = tick.cursor
-    tick = sensor.evaluate_tick(dg.build_sensor_context(cursor=cursor))
+    tick = sensor.evaluate_tick(dg.build_sensor_context(cursor=cursor, resources=carnet))
     assert not tick.run_requests  # the new file was just seen; the first one was already asked for
     with open(growing, "ab") as f:
         f.write(("\r\n" + fr_act("B2", site="MACO")).encode("cp1252"))
-    tick = sensor.evaluate_tick(dg.build_sensor_context(cursor=tick.cursor))
+    tick = sensor.evaluate_tick(dg.build_sensor_context(cursor=tick.cursor, resources=carnet))
     assert not tick.run_requests  # still growing
-    tick = sensor.evaluate_tick(dg.build_sensor_context(cursor=tick.cursor))
+    tick = sensor.evaluate_tick(dg.build_sensor_context(cursor=tick.cursor, resources=carnet))
     [request] = tick.run_requests
     assert request.run_config["ops"]["ingest_inbox"]["config"]["files"] == [str(growing.relative_to(inbox))]
 
@@ -186,7 +187,7 @@ def test_a_failed_run_writes_one_incident_line(tmp_path, monkeypatch):
     failure = entry.dagster_event
     context = dg.build_run_status_sensor_context(
         sensor_name="incident_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
-        dagster_event=failure).for_run_failure()
+        dagster_event=failure, resources={"carnet": CarnetResource(home=str(tmp_path))}).for_run_failure()
     incident_sensor(context)
     [line] = (tmp_path / "incidents.log").read_text().splitlines()
     assert "\tFAILED\t" in line and f"run={result.run_id}" in line and "unknown centre(s) 123" in line

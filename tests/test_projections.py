@@ -399,7 +399,7 @@ def test_models_are_assets_downstream_of_the_event_streams():
 
 def test_published_figures_are_reproduced_exactly_at_two_percent_scale(demo_warehouse):
     """The demo at 2 % of the centres' volume: every published figure, scaled, exactly."""
-    from pipelines.demo.calibration import PUBLISHED
+    from pipelines.published_figures import PUBLISHED
     from pipelines.projections.headlines import headlines
 
     conn = duckdb.connect(str(demo_warehouse), read_only=True)
@@ -413,7 +413,7 @@ def test_published_figures_are_reproduced_exactly_at_two_percent_scale(demo_ware
 @pytest.mark.slow
 def test_published_figures_are_reproduced_exactly_at_scale_one(tmp_path_factory):
     """The README table: every published figure against what carnet computes from the demo exports."""
-    from pipelines.demo.calibration import PUBLISHED
+    from pipelines.published_figures import PUBLISHED
     from pipelines.demo.generator import generate
     from pipelines.projections.headlines import headlines
 

@@ -38,13 +38,13 @@ WITH acts AS (
     CAST(COALESCE(a.consultations, 0) AS BIGINT) AS consultations,
     CAST(COALESCE(a.home_visits, 0) AS BIGINT) AS home_visits,
     CAST(COALESCE(a.teleconsultations, 0) AS BIGINT) AS teleconsultations,
-    CAST(COALESCE(k2.operating_cost_eur, 0) AS DECIMAL(18, 2)) AS operating_cost_eur,
+    CAST(COALESCE(costs.operating_cost_eur, 0) AS DECIMAL(18, 2)) AS operating_cost_eur,
     CAST(COALESCE(a.insurance_revenue_eur, 0) AS DECIMAL(18, 2)) AS insurance_revenue_eur,
-    CAST(COALESCE(k2.other_income_eur, 0) AS DECIMAL(18, 2)) AS other_income_eur
+    CAST(COALESCE(costs.other_income_eur, 0) AS DECIMAL(18, 2)) AS other_income_eur
   FROM keys AS k
   JOIN seeds.centres AS c ON c.centre_id = k.centre_id
   LEFT JOIN acts AS a ON a.centre_id = k.centre_id AND a.month = k.month
-  LEFT JOIN intermediate.int_costs_monthly AS k2 ON k2.centre_id = k.centre_id AND k2.month = k.month
+  LEFT JOIN intermediate.int_costs_monthly AS costs ON costs.centre_id = k.centre_id AND costs.month = k.month
 )
 SELECT
   network_id, -- the operator

@@ -12,8 +12,8 @@ MODEL (
   )
 );
 
-WITH new AS (
-  SELECT centre_id, month, COUNT(*) AS n, COUNT(*) FILTER (WHERE ald) AS n_ald
+WITH reattached_per_month AS (
+  SELECT centre_id, month, COUNT(*) AS patients, COUNT(*) FILTER (WHERE ald) AS patients_ald
   FROM intermediate.int_reattachments
   GROUP BY centre_id, month
 ), ordered AS (
@@ -45,7 +45,7 @@ WITH new AS (
   )
   GROUP BY centre_id, month
 ), attached AS (
-  SELECT m.centre_id, m.month, SUM(c.delta) AS n
+  SELECT m.centre_id, m.month, SUM(c.delta) AS patients
   FROM intermediate.int_centre_months AS m
   JOIN changes AS c
     ON c.centre_id = m.centre_id AND c.month <= m.month
@@ -56,12 +56,12 @@ SELECT
   m.department_code, -- department of the centre
   m.centre_id, -- FINESS of the centre
   m.month, -- first day of the month
-  CAST(COALESCE(n.n, 0) AS BIGINT) AS newly_reattached, -- patients re-attached this month (first no-GP declaration in the network)
-  CAST(COALESCE(n.n_ald, 0) AS BIGINT) AS newly_reattached_ald, -- of which with a long-term condition (ALD)
-  CAST(SUM(COALESCE(n.n, 0)) OVER (PARTITION BY m.centre_id ORDER BY m.month) AS BIGINT) AS cumulative_reattached, -- re-attached since opening
-  CAST(COALESCE(a.n, 0) AS BIGINT) AS attached_at_month_end -- distinct patients with a declaration in force on the month's last day
+  CAST(COALESCE(r.patients, 0) AS BIGINT) AS newly_reattached, -- patients re-attached this month (first no-GP declaration in the network)
+  CAST(COALESCE(r.patients_ald, 0) AS BIGINT) AS newly_reattached_ald, -- of which with a long-term condition (ALD)
+  CAST(SUM(COALESCE(r.patients, 0)) OVER (PARTITION BY m.centre_id ORDER BY m.month) AS BIGINT) AS cumulative_reattached, -- re-attached since opening
+  CAST(COALESCE(a.patients, 0) AS BIGINT) AS attached_at_month_end -- distinct patients with a declaration in force on the month's last day
 FROM intermediate.int_centre_months AS m
-LEFT JOIN new AS n
-  ON n.centre_id = m.centre_id AND n.month = m.month
+LEFT JOIN reattached_per_month AS r
+  ON r.centre_id = m.centre_id AND r.month = m.month
 LEFT JOIN attached AS a
   ON a.centre_id = m.centre_id AND a.month = m.month

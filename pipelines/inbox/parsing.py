@@ -7,12 +7,14 @@ issue naming the file's own column and value; enumerations are only normalised h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import polars as pl
 
 from pipelines.feeds import FIELDS, Field
 from pipelines.identifiers import mask, mask_nir
-from pipelines.inbox.readers import LINE, RawTable, RowIssue, UnreadableFile
+from pipelines.inbox.readers import RawTable, UnreadableFile
+from pipelines.rows import LINE, SENT, RowIssue
 
 LANGUAGE = {"fr_csv": "fr", "xlsx": "fr", "platform_csv": "en"}
 TIMEZONE = "Europe/Paris"
@@ -33,11 +35,6 @@ _BOOL = {
 _SEX = {"m": "M", "f": "F", "1": "M", "2": "F"}
 # What a UTF-8 continuation byte becomes when read as Windows-1252: "Ã©" for "é".
 _MOJIBAKE = "Ã[" + "".join(sorted(set(bytes(range(0x80, 0xC0)).decode("cp1252", errors="ignore")))) + "]"
-
-
-# The value as sent, beside a typed column whose text form is not what the centre wrote (a date
-# read as a timestamp, a decimal comma as a float): contracts report it in quarantine.
-SENT = "_sent_"
 
 
 @dataclass
@@ -162,91 +159,109 @@ def _expectation(kind: str, dialect: str) -> str:
     return e[dialect] if isinstance(e, dict) else e
 
 
+def _code(col: pl.Expr, field: Field, dialect: str, language: str) -> pl.Expr:
+    value = col.str.to_uppercase()
+    if dialect == "xlsx" and field.name == "residence_insee":
+        # Excel drops the leading zero of a numeric commune code (01053 → 1053).
+        value = pl.when(value.str.contains(r"^\d{4}$")).then("0" + value).otherwise(value)
+    return value
+
+
+def _month(col: pl.Expr) -> pl.Expr:
+    return (col.str.extract(r"^(\d{4}-\d{2})(?:-01 00:00:00)?$", 1) + "-01").str.strptime(pl.Date, "%Y-%m-%d",
+                                                                                          strict=False)
+
+
+# How a cell of each kind is read: (column, field, dialect, language) -> typed value (null: unreadable).
+_READ: dict[str, Callable[[pl.Expr, Field, str, str], pl.Expr]] = {
+    "text": lambda col, f, dialect, language: col,
+    "code": _code,
+    "code_lower": lambda col, f, dialect, language: col.str.to_lowercase(),
+    "sex": lambda col, f, dialect, language: _map(col, _SEX, keep_unknown=True),
+    "status": lambda col, f, dialect, language: _map(col, _STATUS[language], keep_unknown=True),
+    "situation": lambda col, f, dialect, language: _map(col, _SITUATION[language], keep_unknown=True),
+    "bool": lambda col, f, dialect, language: _map(col, _BOOL[language], keep_unknown=False, dtype=pl.Boolean),
+    "int": lambda col, f, dialect, language: _int(col),
+    "decimal": lambda col, f, dialect, language: _decimal(col, dialect),
+    "date": lambda col, f, dialect, language: _date(col, dialect),
+    "month": lambda col, f, dialect, language: _month(col),
+}
+# Kinds whose typed value does not read as the centre wrote it: the text sent is kept beside it.
+_KEEP_SENT = ("int", "decimal", "date", "month", "timestamp")
+
+Check = tuple[str, pl.Expr, str, str]  # (source column, failed?, rule, expectation)
+
+
+def _timestamp(field: Field, names: tuple[str, ...], dialect: str) -> tuple[pl.Expr, pl.Expr, list[Check]]:
+    """A timestamp: one ISO cell with its offset (platform), or a date and a time cell (French)."""
+    if len(names) == 2:
+        d, t = _date(pl.col(names[0]), dialect), _time(pl.col(names[1]), dialect)
+        sent = pl.concat_str([pl.col(names[0]), pl.col(names[1])], separator=" ")
+        return d.dt.combine(t), sent, [
+            (names[0], pl.col(names[0]).is_not_null() & d.is_null(), "type", _expectation("date", dialect)),
+            (names[1], pl.col(names[1]).is_not_null() & t.is_null(), "type", _expectation("time", dialect))]
+    col = pl.col(names[0])
+    value = _timestamp_platform(col)
+    return value, col, [(names[0], col.is_not_null() & value.is_null(), "type", _expectation("timestamp", dialect))]
+
+
+def _field(field: Field, dialect: str, language: str) -> tuple[pl.Expr, pl.Expr | None, list[Check]]:
+    """One canonical column: its typed value, the text sent (when they differ), and its checks."""
+    names = _source_names(field, language)
+    if field.kind == "timestamp":
+        return _timestamp(field, names, dialect)
+    col = pl.col(names[0])
+    value = _READ[field.kind](col, field, dialect, language)
+    checks: list[Check] = []
+    if field.kind in _EXPECTATION:
+        checks.append((names[0], col.is_not_null() & value.is_null(), "type", _expectation(field.kind, dialect)))
+    if field.kind == "decimal":
+        checks.append((names[0], col.is_not_null() & value.is_not_null() & _decimals_beyond(col, field.scale),
+                       "precision", f"more than {field.scale} decimal(s): the log keeps {field.scale}, "
+                                    "and carnet never rounds"))
+    return value, (col if field.kind in _KEEP_SENT else None), checks
+
+
+def _row_issues(src: pl.DataFrame, checks: list[Check], nir_columns: set[str]) -> tuple[list[RowIssue], set[int]]:
+    """The issues of the rows some check fails, with the value as sent (masked), and their lines."""
+    if not checks:
+        return [], set()
+    flags = src.select(pl.col(LINE), *[expr.alias(f"__chk{i}") for i, (_, expr, _, _) in enumerate(checks)])
+    any_bad = flags.filter(pl.any_horizontal([pl.col(f"__chk{i}") for i in range(len(checks))]))
+    if not any_bad.height:
+        return [], set()
+    values = src.filter(pl.col(LINE).is_in(any_bad[LINE].implode()))
+    by_line = {row[LINE]: row for row in values.iter_rows(named=True)}
+    issues, bad_lines = [], set()
+    for row in any_bad.iter_rows(named=True):
+        line = row[LINE]
+        bad_lines.add(line)
+        for i, (column, _, rule, expectation) in enumerate(checks):
+            if row[f"__chk{i}"]:
+                raw_value = by_line[line][column]
+                shown = mask_nir(raw_value) if column in nir_columns else mask(raw_value)
+                message = f"cannot read {shown!r} as {expectation}" if rule == "type" else f"{shown!r}: {expectation}"
+                issues.append(RowIssue(line, column, shown, rule, message))
+    return issues, bad_lines
+
+
 def parse(raw: RawTable, feed: str, dialect: str) -> ParsedTable:
     """Canonical typed frame for the rows that can be read; issues for those that cannot."""
     language = LANGUAGE[dialect]
     unknown = resolve_columns(raw, feed, dialect)
     src = raw.frame.select(pl.col(LINE), *[_clean(c).alias(c) for c in raw.frame.columns if c != LINE and c not in unknown])
-
-    typed: list[pl.Expr] = []
-    sent: list[pl.Expr] = []
-    checks: list[tuple[str, pl.Expr, str, str]] = []  # (source column, failed?, rule, expectation)
-    for f in FIELDS[feed]:
-        names = _source_names(f, language)
-        col = pl.col(names[0])
-        if f.kind == "timestamp":
-            if language == "fr":
-                d, t = _date(pl.col(names[0]), dialect), _time(pl.col(names[1]), dialect)
-                value = d.dt.combine(t)
-                sent.append(pl.concat_str([pl.col(names[0]), pl.col(names[1])], separator=" ").alias(SENT + f.name))
-                checks.append((names[0], pl.col(names[0]).is_not_null() & d.is_null(), "type", _expectation("date", dialect)))
-                checks.append((names[1], pl.col(names[1]).is_not_null() & t.is_null(), "type", _expectation("time", dialect)))
-            else:
-                value = _timestamp_platform(col)
-                sent.append(col.alias(SENT + f.name))
-                checks.append((names[0], col.is_not_null() & value.is_null(), "type", _expectation("timestamp", dialect)))
-            typed.append(value.alias(f.name))
-            continue
-        if f.kind in ("text",):
-            value = col
-        elif f.kind == "code":
-            value = col.str.to_uppercase()
-            if dialect == "xlsx" and f.name == "residence_insee":
-                # Excel drops the leading zero of a numeric commune code (01053 → 1053).
-                value = pl.when(value.str.contains(r"^\d{4}$")).then("0" + value).otherwise(value)
-        elif f.kind == "code_lower":
-            value = col.str.to_lowercase()
-        elif f.kind == "sex":
-            value = _map(col, _SEX, keep_unknown=True)
-        elif f.kind == "status":
-            value = _map(col, _STATUS[language], keep_unknown=True)
-        elif f.kind == "situation":
-            value = _map(col, _SITUATION[language], keep_unknown=True)
-        elif f.kind == "bool":
-            value = _map(col, _BOOL[language], keep_unknown=False, dtype=pl.Boolean)
-        elif f.kind == "int":
-            value = _int(col)
-        elif f.kind == "decimal":
-            value = _decimal(col, dialect)
-            checks.append((names[0], col.is_not_null() & value.is_not_null() & _decimals_beyond(col, f.scale),
-                           "precision", f"more than {f.scale} decimal(s): the log keeps {f.scale}, and carnet never rounds"))
-        elif f.kind == "date":
-            value = _date(col, dialect)
-        elif f.kind == "month":
-            value = (col.str.extract(r"^(\d{4}-\d{2})(?:-01 00:00:00)?$", 1) + "-01").str.strptime(pl.Date, "%Y-%m-%d", strict=False)
-        else:  # pragma: no cover - a new kind must be handled above
-            raise AssertionError(f.kind)
-        if f.kind in ("int", "decimal", "date", "month"):
-            sent.append(col.alias(SENT + f.name))
-        if f.kind in _EXPECTATION:
-            checks.append((names[0], col.is_not_null() & value.is_null(), "type", _expectation(f.kind, dialect)))
-        typed.append(value.alias(f.name))
-
+    typed, sent, checks = [], [], []
+    for field in FIELDS[feed]:
+        value, as_sent, field_checks = _field(field, dialect, language)
+        typed.append(value.alias(field.name))
+        if as_sent is not None:
+            sent.append(as_sent.alias(SENT + field.name))
+        checks += field_checks
     if dialect == "fr_csv":
-        for c in src.columns:
-            if c != LINE:
-                checks.append((c, pl.col(c).str.contains(_MOJIBAKE).fill_null(False), "encoding",
-                               "text that is UTF-8 read as Windows-1252 (e.g. 'Ã©' for 'é')"))
-
-    flags = src.select(pl.col(LINE), *[expr.alias(f"__chk{i}") for i, (_, expr, _, _) in enumerate(checks)])
-    issues = list(raw.issues)
-    bad_lines: set[int] = set()
-    if checks:
-        any_bad = flags.filter(pl.any_horizontal([pl.col(f"__chk{i}") for i in range(len(checks))]))
-        if any_bad.height:
-            values = src.filter(pl.col(LINE).is_in(any_bad[LINE].implode()))
-            by_line = {row[LINE]: row for row in values.iter_rows(named=True)}
-            nir_cols = {n for f in FIELDS[feed] if f.nir for n in _source_names(f, language)}
-            for row in any_bad.iter_rows(named=True):
-                line = row[LINE]
-                bad_lines.add(line)
-                for i, (column, _, rule, expectation) in enumerate(checks):
-                    if row[f"__chk{i}"]:
-                        raw_value = by_line[line][column]
-                        shown = mask_nir(raw_value) if column in nir_cols else mask(raw_value)
-                        message = (f"cannot read {shown!r} as {expectation}" if rule == "type"
-                                   else f"{shown!r}: {expectation}")
-                        issues.append(RowIssue(line, column, shown, rule, message))
+        checks += [(c, pl.col(c).str.contains(_MOJIBAKE).fill_null(False), "encoding",
+                    "text that is UTF-8 read as Windows-1252 (e.g. 'Ã©' for 'é')") for c in src.columns if c != LINE]
+    nir_columns = {n for f in FIELDS[feed] if f.nir for n in _source_names(f, language)}
+    issues, bad_lines = _row_issues(src, checks, nir_columns)
     frame = src.filter(~pl.col(LINE).is_in(list(bad_lines))) if bad_lines else src
     frame = frame.select(pl.col(LINE), *typed, *sent)
-    return ParsedTable(frame, issues, unknown, raw.rows_read)
+    return ParsedTable(frame, list(raw.issues) + issues, unknown, raw.rows_read)

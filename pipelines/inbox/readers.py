@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-LINE = "_line"
+from pipelines.rows import LINE, RowIssue
+
 UTF8_BOM = b"\xef\xbb\xbf"
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
 
@@ -26,15 +27,6 @@ class UnreadableFile(Exception):
     def __init__(self, message: str):
         text = " ".join(str(message).split())
         super().__init__(text if len(text) <= 300 else text[:297] + "...")
-
-
-@dataclass(frozen=True)
-class RowIssue:
-    line: int
-    column: str | None
-    value: str | None
-    rule: str
-    message: str
 
 
 @dataclass
@@ -124,11 +116,11 @@ def read_delimited(data: bytes, *, encoding: str, separator: str, expect_bom: bo
                 pass
     elif data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM):]
-    raw_lines = data.split(b"\n")
-    last = raw_lines[-1]
-    if last.strip() and (b'"' in last or last.count(separator.encode()) != raw_lines[0].count(separator.encode())):
+    first_break, last_break = data.find(b"\n"), data.rfind(b"\n")
+    header_bytes = (data if first_break < 0 else data[:first_break]).rstrip(b"\r")
+    last = data[last_break + 1:]
+    if last.strip() and (b'"' in last or last.count(separator.encode()) != header_bytes.count(separator.encode())):
         raise UnreadableFile("the file is truncated: its last line stops in the middle of a row; send it again")
-    header_bytes = raw_lines[0].rstrip(b"\r")
     _check_width(header_bytes.count(separator.encode()) + 1)
     if len(header_bytes) > MAX_LINE_CHARS:
         raise UnreadableFile(f"the header line is {len(header_bytes):,} bytes long (at most {MAX_LINE_CHARS:,}): "
@@ -141,7 +133,7 @@ def read_delimited(data: bytes, *, encoding: str, separator: str, expect_bom: bo
         header = _check_header(next(csv.reader([header_text], delimiter=separator, strict=True)))
     except (csv.Error, StopIteration) as exc:
         raise UnreadableFile(f"the header line cannot be split into columns ({exc}): check its quotes") from None
-    return _split_lines(raw_lines[1:], encoding, separator, header)
+    return _split_lines(b"" if first_break < 0 else data[first_break + 1:], encoding, separator, header)
 
 
 def _decode(raw: bytes, encoding: str) -> str | None:
@@ -151,15 +143,18 @@ def _decode(raw: bytes, encoding: str) -> str | None:
         return None
 
 
-def _split_lines(raw_lines: list[bytes], encoding: str, separator: str, header: list[str]) -> RawTable:
-    """Physical data lines (line 2 on) → cells; every non-blank line is a row or an issue."""
+def _split_lines(body: bytes, encoding: str, separator: str, header: list[str]) -> RawTable:
+    """Physical data lines (line 2 on) → cells; every non-blank line is a row or an issue. The body
+    is decoded and split into lines in one pass (Polars); line by line only when some line is not
+    valid in `encoding`, to say which."""
     issues: list[RowIssue] = []
     try:
-        texts = b"\n".join(raw_lines).decode(encoding).split("\n")
+        texts = pl.Series("raw", [body.decode(encoding)]).str.split("\n").explode()
+        raw_lines: list[bytes] = []
     except UnicodeDecodeError:
-        texts = [_decode(raw, encoding) for raw in raw_lines]
-    df = pl.DataFrame({LINE: pl.int_range(2, len(texts) + 2, eager=True, dtype=pl.Int64),
-                       "raw": pl.Series(texts, dtype=pl.Utf8)})
+        raw_lines = body.split(b"\n")
+        texts = pl.Series("raw", [_decode(raw, encoding) for raw in raw_lines], dtype=pl.Utf8)
+    df = pl.DataFrame({LINE: pl.int_range(2, len(texts) + 2, eager=True, dtype=pl.Int64), "raw": texts})
     df = df.with_columns(pl.col("raw").str.strip_suffix("\r"))
     undecodable = df.filter(pl.col("raw").is_null())
     for line in undecodable[LINE].to_list():

@@ -3,35 +3,17 @@
 import contextlib
 import time
 from collections import defaultdict
-from typing import Optional
+from typing import Iterator, Optional
 
 import dagster as dg
-import duckdb
 
-from pipelines.eventlog.lock import WriterBusy
 from pipelines.feeds import EVENT_TYPES, FEEDS
 from pipelines.ingestion.service import inbox_files, ingest_inbox
+from pipelines.orchestration import EVENT_ASSETS, EVENT_LOG_POOL, retry_if_transient
 from pipelines.progress import report
 from pipelines.inbox.filenames import BadFileName, parse_export_name
 from pipelines.resources import CarnetResource
 from pipelines.settings import ConfigurationError
-
-EVENT_LOG_POOL = "event_log_writer"  # one step at a time writes events.duckdb
-
-EVENT_ASSETS = {feed: dg.AssetKey(["event_log", EVENT_TYPES[feed]]) for feed in FEEDS}
-
-
-@contextlib.contextmanager
-def retry_if_transient(context, max_retries: int = 3, first_wait_s: float = 30.0):
-    """Transient failures (the writer lock held by another run, a file locked or still being
-    written, a file-system hiccup) are retried with exponential backoff; a bug fails at once."""
-    try:
-        yield
-    except (WriterBusy, duckdb.IOException, BlockingIOError, TimeoutError, InterruptedError) as exc:
-        wait = first_wait_s * 2 ** context.retry_number
-        context.log.warning(f"transient failure, retry {context.retry_number + 1}/{max_retries} in {wait:.0f}s: {exc}")
-        raise dg.RetryRequested(max_retries=max_retries, seconds_to_wait=wait) from exc
-
 
 class IngestConfig(dg.Config):
     centres: list[str] = []  # only these centres' files (FINESS); empty: every centre
@@ -68,6 +50,38 @@ def _feed_of(path) -> str | None:
         return parse_export_name(path).feed
     except BadFileName:
         return None
+
+
+def _feed_results(feed: str, rs: list) -> Iterator:
+    """A feed's materialisation (what its new files brought) and its `contract` check."""
+    table = "\n".join(
+        f"| {r.file_name} | {r.status} | {r.rows_read if r.rows_read is not None else '—'} | {r.rows_appended} | "
+        f"{r.rows_duplicate} | {r.rows_quarantined} |" for r in rs[:200])
+    yield dg.MaterializeResult(
+        asset_key=EVENT_ASSETS[feed],
+        metadata={
+            "files": len(rs),
+            "rows_read": sum(r.rows_read or 0 for r in rs),
+            "rows_appended": sum(r.rows_appended for r in rs),
+            "rows_duplicate": sum(r.rows_duplicate for r in rs),
+            "rows_quarantined": sum(r.rows_quarantined for r in rs),
+            "files_quarantined_whole": sum(r.status != "ingested" for r in rs),
+            "whole_file_reasons": dg.MetadataValue.json({r.file_name: r.reason for r in rs if r.status != "ingested"}),
+            "receipts": dg.MetadataValue.md(
+                "| file | status | read | appended | duplicates | quarantined |\n|---|---|---|---|---|---|\n" + table
+                if rs else "no new file"),
+        },
+    )
+    # every receipt reconciles (the log refuses one that does not: its file is quarantined whole)
+    quarantined = {r.file_name: r.rows_quarantined for r in rs if r.rows_quarantined or r.status != "ingested"}
+    yield dg.AssetCheckResult(
+        asset_key=EVENT_ASSETS[feed], check_name="contract", passed=not quarantined,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{len(quarantined)} of {len(rs)} new file(s) with quarantined rows" if quarantined
+        else f"{len(rs)} new file(s), every row valid",
+        metadata={"files": len(rs), "rows_quarantined": sum(r.rows_quarantined for r in rs),
+                  "files_quarantined_whole": sum(r.status != "ingested" for r in rs),
+                  "quarantined_by_file": dg.MetadataValue.json(dict(sorted(quarantined.items())[:200]))})
 
 
 @dg.multi_asset(
@@ -125,36 +139,7 @@ def ingest_inbox_asset(context: dg.AssetExecutionContext, config: IngestConfig, 
     for r in receipts:
         per_feed[_feed_of(r.file_name) or "unreadable"].append(r)
     for feed in sorted(selected):
-        rs = per_feed.get(feed, [])
-        table = "\n".join(
-            f"| {r.file_name} | {r.status} | {r.rows_read if r.rows_read is not None else '—'} | {r.rows_appended} | "
-            f"{r.rows_duplicate} | {r.rows_quarantined} |" for r in rs[:200])
-        yield dg.MaterializeResult(
-            asset_key=EVENT_ASSETS[feed],
-            metadata={
-                "files": len(rs),
-                "rows_read": sum(r.rows_read or 0 for r in rs),
-                "rows_appended": sum(r.rows_appended for r in rs),
-                "rows_duplicate": sum(r.rows_duplicate for r in rs),
-                "rows_quarantined": sum(r.rows_quarantined for r in rs),
-                "files_quarantined_whole": sum(r.status != "ingested" for r in rs),
-                "whole_file_reasons": dg.MetadataValue.json(
-                    {r.file_name: r.reason for r in rs if r.status != "ingested"}),
-                "receipts": dg.MetadataValue.md(
-                    "| file | status | read | appended | duplicates | quarantined |\n|---|---|---|---|---|---|\n" + table
-                    if rs else "no new file"),
-            },
-        )
-        # every receipt reconciles (the log refuses one that does not: its file is quarantined whole)
-        quarantined = {r.file_name: r.rows_quarantined for r in rs if r.rows_quarantined or r.status != "ingested"}
-        yield dg.AssetCheckResult(
-            asset_key=EVENT_ASSETS[feed], check_name="contract", passed=not quarantined,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=f"{len(quarantined)} of {len(rs)} new file(s) with quarantined rows" if quarantined
-            else f"{len(rs)} new file(s), every row valid",
-            metadata={"files": len(rs), "rows_quarantined": sum(r.rows_quarantined for r in rs),
-                      "files_quarantined_whole": sum(r.status != "ingested" for r in rs),
-                      "quarantined_by_file": dg.MetadataValue.json(dict(sorted(quarantined.items())[:200]))})
+        yield from _feed_results(feed, per_feed.get(feed, []))
     waiting = len(inbox_files(paths.inbox)) - len(ready)
     if waiting:
         report(context.log, f"{waiting} file(s) still being written (changed within the last {settle}s): "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipelines.feeds import ACT_FEEDS, EVENT_TYPES
-from pipelines.inbox.readers import LINE
+from pipelines.rows import LINE
 from pipelines.pseudonyms import PSEUDONYM
 
 _SQL_TYPES = {

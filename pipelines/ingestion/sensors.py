@@ -6,7 +6,7 @@ import json
 import dagster as dg
 
 from pipelines.ingestion.service import entry_size, inbox_files
-from pipelines.settings import carnet_paths
+from pipelines.resources import CarnetResource
 
 
 def inbox_snapshot(inbox) -> dict[str, int]:
@@ -17,8 +17,8 @@ def build_inbox_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(job=job, minimum_interval_seconds=60, name="inbox_sensor",
                description="Ingests new inbox files once their size is stable between two ticks "
                            "(a file still being written is left for the next tick).")
-    def inbox_sensor(context: dg.SensorEvaluationContext):
-        inbox = carnet_paths().inbox
+    def inbox_sensor(context: dg.SensorEvaluationContext, carnet: CarnetResource):
+        inbox = carnet.paths().inbox
         now = inbox_snapshot(inbox)
         cursor = json.loads(context.cursor) if context.cursor else {}
         before, requested = cursor.get("sizes", {}), set(cursor.get("requested", []))

@@ -24,8 +24,9 @@ from contracts.base import FILE
 from pipelines.eventlog.store import EventLog, FileBatch, QuarantinedRow, Receipt
 from pipelines.feeds import FIELDS
 from pipelines.inbox.filenames import BadFileName, ExportName, export_identity, parse_export_name
-from pipelines.inbox.parsing import LANGUAGE, SENT, parse
-from pipelines.inbox.readers import LINE, RowIssue, UnreadableFile, read_export
+from pipelines.inbox.parsing import LANGUAGE, parse
+from pipelines.inbox.readers import UnreadableFile, read_export
+from pipelines.rows import LINE, SENT, RowIssue
 from pipelines.ingestion.events import PSEUDONYM, payload_columns, to_events
 from pipelines.pseudonyms import Pseudonymiser
 from pipelines.registry import Registry

@@ -6,17 +6,13 @@ import dagster as dg
 import duckdb
 
 from pipelines.feeds import EVENT_TYPES
-from pipelines.ingestion.assets import EVENT_ASSETS, EVENT_LOG_POOL, retry_if_transient
+from pipelines.orchestration import EVENT_ASSETS, EVENT_LOG_POOL, model_key, retry_if_transient
 from pipelines.progress import report
 from pipelines.projections.headlines import headlines, render
 from pipelines.projections.sqlmesh_project import ModelsFailed, model_graph, refresh
 from pipelines.resources import CarnetResource
 
 _STAGING_FEED = {f"staging.stg_{feed}": feed for feed in EVENT_TYPES}
-
-
-def model_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(name.split("."))
 
 
 def _specs() -> list[dg.AssetSpec]:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from pipelines.demo.calibration import PUBLISHED, PublishedFigure
+from pipelines.published_figures import PUBLISHED, PublishedFigure
 
 
 @dataclass(frozen=True)

@@ -234,6 +234,42 @@ def _models_changed(ctx, environment) -> bool:
     return deployed != {s.name: s.fingerprint for s in ctx.snapshots.values()}
 
 
+def _what_changed(paths: CarnetPaths, warehouse: Path, *, recompute_all: bool, log_position: int | None,
+                  restate: tuple[dt.date, dt.date] | None):
+    """(patients excluded, the log position of the last refresh or None to recompute everything,
+    the log's high-water mark, the first and last day of the act months to restate)."""
+    excluded = _excluded_patients(paths)
+    # an objection changes the past: everything is recomputed without the patient
+    since = None if (recompute_all or _last_refresh(warehouse, "excluded_patients") not in (None, excluded)) \
+        else _last_refresh(warehouse, "high_water_event_id")
+    high_water, touched_from, touched_to = _log_state(paths, since)
+    if log_position is not None:
+        high_water = min(high_water, int(log_position))
+    if restate is not None:
+        touched_from = min(touched_from or restate[0], restate[0])
+        touched_to = max(touched_to or restate[1], restate[1])
+    return excluded, since, high_water, (touched_from, touched_to)
+
+
+def _plan(nodes: list[ModelNode], *, first_build: bool, upgraded: bool, since: int | None, high_water: int,
+          restated: bool, touched: tuple[dt.date | None, dt.date | None]) -> tuple[str, dict]:
+    """The refresh's mode and SQLMesh plan arguments. `since`: the log position of the last refresh
+    (None: recompute everything); `touched`: the first and last day of the act months to restate."""
+    kwargs: dict = dict(auto_apply=True, no_prompts=True, skip_tests=True)
+    models = [n.name for n in nodes]
+    if first_build:
+        return "full", kwargs
+    if since is None:
+        return "full", dict(kwargs, restate_models=models)
+    if high_water == since and not restated:
+        return ("upgraded" if upgraded else "unchanged"), kwargs
+    incremental = {n.name for n in nodes if n.kind.startswith("INCREMENTAL")}
+    first, last = touched
+    if first is None:  # only declarations or costs arrived: the FULL models are enough
+        return "incremental", dict(kwargs, restate_models=[m for m in models if m not in incremental])
+    return "incremental", dict(kwargs, restate_models=models, start=first, end=last)
+
+
 def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool = False,
             log_position: int | None = None, warehouse: Path | None = None,
             restate: tuple[dt.date, dt.date] | None = None,
@@ -266,17 +302,8 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
                             as_of=as_of, log_position=log_position)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     nodes = [n for n in model_graph() if n.kind != "SEED"]
-    models = [n.name for n in nodes]
-    excluded = _excluded_patients(paths)
-    # an objection changes the past: everything is recomputed without the patient
-    since = None if (full or bounded or _last_refresh(warehouse, "excluded_patients") not in (None, excluded)) \
-        else _last_refresh(warehouse, "high_water_event_id")
-    high_water, touched_from, touched_to = _log_state(paths, since)
-    if log_position is not None:
-        high_water = min(high_water, int(log_position))
-    if restate is not None:
-        touched_from = min(touched_from or restate[0], restate[0])
-        touched_to = max(touched_to or restate[1], restate[1])
+    excluded, since, high_water, (touched_from, touched_to) = _what_changed(
+        paths, warehouse, recompute_all=full or bounded, log_position=log_position, restate=restate)
     from sqlmesh.utils.errors import PlanError
 
     ctx = load_context(on_model, config)
@@ -290,22 +317,9 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ctx.plan(ENVIRONMENT, auto_apply=True, no_prompts=True, skip_tests=True)
-        plan_kwargs = dict(auto_apply=True, no_prompts=True, skip_tests=True)
-        if first_build:
-            mode = "full"
-        elif since is None:
-            mode = "full"
-            plan_kwargs["restate_models"] = models
-        elif high_water == since and restate is None:
-            mode = "upgraded" if upgraded else "unchanged"
-        else:
-            mode = "incremental"
-            incremental = {n.name for n in nodes if n.kind.startswith("INCREMENTAL")}
-            plan_kwargs["restate_models"] = [m for m in models if m not in incremental or touched_from]
-            if touched_from:
-                plan_kwargs.update(start=touched_from, end=touched_to)
-            else:  # only declarations or costs arrived: the FULL models are enough
-                plan_kwargs["restate_models"] = [m for m in models if m not in incremental]
+        mode, plan_kwargs = _plan(nodes, first_build=first_build, upgraded=upgraded, since=since,
+                                  high_water=high_water, restated=restate is not None,
+                                  touched=(touched_from, touched_to))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pandas deprecations inside SQLMesh's seed loader
             try:

@@ -1,8 +1,7 @@
 """Publication as Dagster assets: stage a release, gate it (blocking check), publish it."""
 import dagster as dg
 
-from pipelines.ingestion.assets import EVENT_LOG_POOL, retry_if_transient
-from pipelines.projections.assets import model_key
+from pipelines.orchestration import EVENT_LOG_POOL, model_key, retry_if_transient
 from pipelines.publication.report import headlines
 from pipelines.publication.release import current_manifest, promote, read_tables, reject, stage, staged_release
 from pipelines.publication.secrecy import secrecy_settings

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from pipelines.cli import build_parser, main
 from pipelines.progress import TerminalProgress, report, show_progress_on
@@ -47,6 +48,7 @@ def test_the_cli_records_its_runs_in_the_homes_dagster_instance(tmp_path, monkey
     assert (elsewhere / "dagster.yaml").exists()
 
 
+@pytest.mark.slow  # a process of its own
 def test_a_configuration_error_inside_a_run_is_one_line_and_exit_2(tmp_path):
     home = tmp_path / "home"
     write_fr(home / "inbox", f"{CHALON}__consultations__20240306T020000.csv", [fr_act("A1")])
@@ -76,6 +78,7 @@ def test_a_failing_run_is_one_line_exit_1_and_an_incident(tmp_path, monkeypatch,
     assert "job=ingest_job" in incident and "Input/output error" in incident
 
 
+@pytest.mark.slow  # a process of its own
 def test_ingest_says_which_files_were_quarantined_whole_and_why(tmp_path):
     home = tmp_path / "home"
     write_fr(home / "inbox", f"{CHALON}__consultations__20240306T020000.csv", [fr_act("A1")])
@@ -87,6 +90,7 @@ def test_ingest_says_which_files_were_quarantined_whole_and_why(tmp_path):
     assert "__20240307T020000.csv': the file holds binary data" in done.stdout
 
 
+@pytest.mark.slow  # a process of its own
 def test_a_mistyped_home_is_an_error_for_every_command_but_demo_and_generate(tmp_path):
     missing = tmp_path / "typo"
     for command in (["status"], ["ingest"], ["refresh"], ["quarantine"], ["publish"]):

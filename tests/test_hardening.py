@@ -332,6 +332,7 @@ def test_two_runs_stage_in_their_own_folders(tmp_path):
         staging_dir(paths, "../escape")
 
 
+@pytest.mark.slow  # a process of its own
 def test_a_publish_that_finds_the_lock_held_says_so_in_one_line(tmp_path):
     home = tmp_path / "home"
     (home / "inbox").mkdir(parents=True)

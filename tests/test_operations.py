@@ -71,6 +71,7 @@ def test_requeue_takes_a_whole_file_of_a_centre_added_to_the_registry_later(home
     assert home.q("SELECT count(*) FROM ingest.quarantine WHERE resolved_at IS NULL") == [(0,)]
 
 
+@pytest.mark.slow  # a process of its own
 def test_a_second_writer_waits_for_the_lock_or_is_refused_cleanly(tmp_path):
     lock = tmp_path / "event_log.lock"
     holder = subprocess.Popen([sys.executable, "-c", (

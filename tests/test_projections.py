@@ -410,6 +410,7 @@ def test_published_figures_are_reproduced_exactly_at_two_percent_scale(demo_ware
     assert got == {f.label: round(f.value * 0.02) for f in PUBLISHED}
 
 
+@pytest.mark.scale
 @pytest.mark.slow
 def test_published_figures_are_reproduced_exactly_at_scale_one(tmp_path_factory):
     """The README table: every published figure against what carnet computes from the demo exports."""

@@ -19,6 +19,9 @@ from pipelines.settings import carnet_paths
 from tests.secrecy_attacker import attack
 from tests.conftest import Home, fr_act, make_nir, write_fr
 
+# its tests share a module fixture: one worker runs them all
+pytestmark = pytest.mark.xdist_group("publication")
+
 
 def _truth(warehouse) -> dict[str, pl.DataFrame]:
     conn = duckdb.connect(str(warehouse), read_only=True)
@@ -265,6 +268,7 @@ def _dump_dom(browser, page, profile, *flags) -> str:
         capture_output=True, text=True, timeout=120).stdout
 
 
+@pytest.mark.slow  # a process of its own
 def test_the_report_draws_its_charts_and_headlines_in_headless_chromium(release, tmp_path):
     browser = _chromium()
     if browser is None:
@@ -343,6 +347,7 @@ def _staged(paths, demo_home, published_at):
         home.log.conn = home.conn
 
 
+@pytest.mark.slow  # a process of its own
 def test_the_gate_process_gives_the_verdict_of_the_run_process_with_the_runs_settings(release, demo_home):
     from pipelines.publication.gate_process import GateProcess
     from pipelines.publication.release import GATE, gate_staged
@@ -364,6 +369,7 @@ def test_the_gate_process_gives_the_verdict_of_the_run_process_with_the_runs_set
     assert worker.process.poll() is not None
 
 
+@pytest.mark.slow  # a process of its own
 def test_a_gate_process_that_died_fails_the_gate_clearly_and_publishes_nothing(release, demo_home):
     from pipelines.publication.gate_process import GateProcess, GateProcessFailed
 
@@ -381,6 +387,7 @@ def test_a_gate_process_that_died_fails_the_gate_clearly_and_publishes_nothing(r
     assert current_manifest(paths)["release_id"] == current
 
 
+@pytest.mark.slow  # a process of its own
 def test_a_run_with_nothing_to_gate_ends_the_gate_process_without_waiting_for_its_import():
     import signal
 

@@ -13,6 +13,9 @@ import pytest
 from tests.crash_harness import PROJECT, build_inbox, killed_at_random, log_state, timed
 from tests.crash_harness import ingest
 
+# its tests share a module fixture: one worker runs them all
+pytestmark = [pytest.mark.xdist_group("reliability"), pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):

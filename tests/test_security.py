@@ -22,6 +22,9 @@ NIR_LIKE = re.compile(rb"(?<![0-9A-Za-z])[1-478][0-9]{2}(?:0[1-9]|1[0-2]|[2-9][0
 # where an inbox NIR's first 13 characters could hide, even inside a longer value
 DIGIT_RUN = re.compile(rb"[0-9AB]{13,}")
 
+# its tests share a module fixture: one worker runs them all
+pytestmark = pytest.mark.xdist_group("security")
+
 
 def _strings_in_duckdb(path) -> list[str]:
     """Every text value of every table and column of a DuckDB file (compressed on disk, so bytes won't do),

@@ -13,6 +13,8 @@ from pipelines.demo.generator import generate
 
 PROJECT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow  # a webserver process
+
 
 def _free_port() -> int:
     with socket.socket() as s:

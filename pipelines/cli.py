@@ -499,8 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     ob = command("object", _cmd_object, "a patient objects to the use of their data: NIRs on standard input")
     ob.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a running ingestion or refresh")
     command("status", _cmd_status, "inbox waiting, events, quarantine, last refresh, release and incident")
-    dev = command("dev", _cmd_dev, "the Dagster UI and daemon on carnet's Dagster instance (dagster dev)")
-    dev.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed on to `dagster dev` (e.g. -p 3001)")
+    command("dev", _cmd_dev, "the Dagster UI and daemon on carnet's Dagster instance (dagster dev); "
+                             "other arguments are passed on to `dagster dev` (e.g. -p 3001)")
     return p
 
 
@@ -509,7 +509,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import logging
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, passed_on = parser.parse_known_args(argv)
+    if passed_on and args.command != "dev":
+        parser.error(f"unrecognized arguments: {' '.join(passed_on)}")
+    args.dagster_args = passed_on
     handler = show_progress_on(sys.stderr)
     logging.getLogger("dagster").setLevel(logging.ERROR)  # its warnings are in the run's log (`carnet dev`)
     try:

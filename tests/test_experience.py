@@ -164,3 +164,17 @@ def test_only_the_settings_module_reads_the_environment():
     readers = [p.relative_to(PROJECT) for folder in ("pipelines", "contracts") for p in (PROJECT / folder).rglob("*.py")
                if re.search(r"os\.environ|os\.getenv", p.read_text(encoding="utf-8"))]
     assert readers == [Path("pipelines/settings.py")]
+
+
+def test_carnet_dev_serves_the_homes_dagster_instance_and_passes_its_arguments_on(tmp_path, monkeypatch):
+    from pipelines import cli
+
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("CARNET_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    launched = {}
+    monkeypatch.setattr(cli.os, "execve", lambda path, argv, env: launched.update(argv=argv, env=env))
+    main(["dev", "-p", "3001"])
+    assert launched["argv"][1:3] == ["dev", "-w"] and launched["argv"][-2:] == ["-p", "3001"]
+    assert launched["env"]["DAGSTER_HOME"] == str(tmp_path / "home" / "dagster")
+    assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()

@@ -126,9 +126,10 @@ def _now_to_the_second():
 
 
 def _cmd_ingest(args) -> int:
-    paths = carnet_paths().ensure()
+    settings = _settings(args)
+    paths = settings.paths.ensure()
     started, since = time.perf_counter(), _now_to_the_second()
-    _run_job(paths, "ingest_job", _ingest_config(args), demo=_settings(args).demo)
+    _run_job(paths, "ingest_job", _ingest_config(args), demo=settings.demo)
     _say_ingested(paths, since)
     print(f"({time.perf_counter() - started:.1f}s)")
     return 0
@@ -153,7 +154,8 @@ def _cmd_refresh(args) -> int:
     from pipelines.projections.sqlmesh_project import as_of_warehouse
     from pipelines.publication.release import current_manifest
 
-    paths = carnet_paths().ensure()
+    settings = _settings(args)
+    paths = settings.paths.ensure()
     started, since = time.perf_counter(), _now_to_the_second()
     if args.as_of:
         if args.centres or args.files or args.full:
@@ -164,13 +166,13 @@ def _cmd_refresh(args) -> int:
             raise ConfigurationError(f"--as-of {args.as_of!r} is not an ISO time such as 2024-06-01T02:00:00") from None
         # the log as it stood: nothing is ingested (an as-of build never writes the log) nor published
         _run_job(paths, "nightly_refresh", {"ops": {"sqlmesh_models": {"config": {"as_of": as_of.isoformat()}}}},
-                 groups=("models",), demo=_settings(args).demo)
+                 groups=("models",), demo=settings.demo)
         warehouse = as_of_warehouse(paths, as_of)
     else:
         config = _ingest_config(args)
         if args.full:
             config.setdefault("ops", {})["sqlmesh_models"] = {"config": {"full": True}}
-        result = _run_job(paths, "nightly_refresh", config, demo=_settings(args).demo)
+        result = _run_job(paths, "nightly_refresh", config, demo=settings.demo)
         _say_ingested(paths, since)
         warehouse = paths.warehouse_db
         published = any(e.asset_key.path == ["publication", "observatory"]

@@ -8,7 +8,7 @@ from contracts.base import (CTX_SITES, birth_year_column, expr_check, insee_colu
                             sex_column, unique_key, within_centre_life)
 from pipelines.feeds import ACT_CODES, STATUSES, TELE_MODES
 
-VERSION = "acts/1.1.0"
+VERSION = "acts/1.2.0"
 # Far above any NGAP fee, far below what the log's DECIMAL(18,2) holds: a value beyond is a typing
 # or export error, quarantined with its value rather than stopping the file.
 MAX_ACT_AMOUNT_EUR = 10_000

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
+from pipelines import geography
 from pipelines.identifiers import INSEE_PATTERN, RPPS_PATTERN, mask, mask_nir, nir_valid_expr
 from pipelines.rows import LINE, SENT, RowIssue
 
@@ -51,7 +52,17 @@ def rpps_column() -> pa.Column:
 
 
 def insee_column() -> pa.Column:
-    return pa.Column(pl.Utf8, pa.Check.str_matches(INSEE_PATTERN, name="insee_shape", error="an INSEE commune code is 5 characters (digits, or 2A/2B and 3 digits)"))
+    """A commune of the official geography: its code now, or that of a former, delegated or associated
+    commune (centres' software keeps old codes for years after a merger). A code of the wrong shape
+    fails the shape rule only."""
+    return pa.Column(pl.Utf8, [
+        pa.Check.str_matches(INSEE_PATTERN, name="insee_shape",
+                             error="an INSEE commune code is 5 characters (digits, or 2A/2B and 3 digits)"),
+        expr_check(lambda c: ~pl.col(c).str.contains(INSEE_PATTERN) | pl.col(c).is_in(geography.known_codes().implode()),
+                   name="cog_commune",
+                   error=f"not a commune of the official geography ({geography.VINTAGE}): neither a current "
+                         "commune nor a former, delegated or associated one"),
+    ])
 
 
 def sex_column() -> pa.Column:

@@ -8,7 +8,7 @@ from contracts.base import (CTX_EXTRACTED, birth_year_column, expr_check, insee_
                             rpps_column, sex_column, unique_key, within_centre_life)
 from pipelines.feeds import SITUATIONS
 
-VERSION = "gp_declarations/1.0.0"
+VERSION = "gp_declarations/1.1.0"
 
 
 def schema() -> pa.DataFrameSchema:

@@ -17,6 +17,8 @@ ACT_CASES = [
     ({"rpps": "1234"}, "rpps", "rpps_shape"),
     ({"rpps": ""}, "rpps", "not_nullable"),
     ({"commune": "7107"}, "commune", "insee_shape"),
+    ({"commune": "71999"}, "commune", "cog_commune"),  # the shape of a code, no commune of the COG
+    ({"commune": "2C004"}, "commune", "insee_shape"),
     ({"year": "1850"}, "annee_naissance", "birth_year_range"),
     ({"year": "2030"}, "annee_naissance", "born_before_act"),
     ({"date": "01/06/2017"}, "date", "within_centre_life"),

@@ -160,7 +160,7 @@ def test_changed_and_added_models_are_deployed_by_the_next_refresh(home, tmp_pat
     from pipelines.projections import sqlmesh_project
 
     old = tmp_path / "old_project"
-    for part in ("models", "seeds"):
+    for part in ("models", "seeds", "macros"):
         shutil.copytree(PROJECT_ROOT / part, old / part)
     shutil.copy(PROJECT_ROOT / "config.py", old / "config.py")
     (old / "models" / "publication" / "cost_per_consultation_yearly.sql").unlink()
@@ -192,7 +192,7 @@ def test_each_warehouse_is_planned_with_its_own_sqlmesh_versions(home, tmp_path,
     from pipelines.projections import sqlmesh_project
 
     old = tmp_path / "old_project"
-    for part in ("models", "seeds"):
+    for part in ("models", "seeds", "macros"):
         shutil.copytree(PROJECT_ROOT / part, old / part)
     shutil.copy(PROJECT_ROOT / "config.py", old / "config.py")
     costs = old / "models" / "staging" / "stg_costs.sql"  # without its last column: adding it is non-breaking

@@ -29,7 +29,8 @@ def _truth(warehouse) -> dict[str, pl.DataFrame]:
         return {"activity_by_territory": conn.sql("SELECT * FROM publication.residents_activity_yearly").pl(),
                 "reattachment_by_territory": conn.sql("SELECT * FROM publication.residents_reattachment_yearly").pl(),
                 "reattachment_by_centre": conn.sql(
-                    "SELECT centre_id, month, newly_reattached FROM marts.gp_reattachment_monthly").pl()}
+                    "SELECT centre_id, month, newly_reattached FROM marts.gp_reattachment_monthly").pl(),
+                "territory": conn.sql("SELECT * FROM publication.residents_territory_yearly").pl()}
     finally:
         conn.close()
 
@@ -67,6 +68,8 @@ def test_observatory_file_describes_every_table_and_holds_no_patient_level_data(
     assert "lower bound" in lower_bounds
     assert {t for t, _ in tables} == {t.name for t in TABLES} | {"release"}
     assert all(c and "one row" in c for _, c in tables)
+    # the population's vintage is stated where the rates are
+    assert "in force on 1 January 2026" in dict(tables)["territory_indicators"]
     assert columns and all(c for _, _, c in columns)
     assert not [c for _, c, _ in columns if re.search(r"nir|pseudonym|patient_", c)]
     assert rows == [(manifest["release_id"], manifest["log"]["high_water_event_id"])]
@@ -105,6 +108,16 @@ def test_no_published_patient_count_is_between_one_and_the_threshold(release):
         withheld = frame.filter(pl.col("suppressed"))
         assert withheld.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in cols)).height == 0 or \
             table == "reattachment_by_centre"
+    territory = frames["territory_indicators"]
+    for col in ("newly_reattached", "attached_at_year_end"):
+        assert territory.filter(pl.col(col).is_between(1, 10)).height == 0, col
+    assert territory.filter(pl.col("suppressed")).height > 0
+    # a rate whose numerator is withheld is withheld; a row says when any of its counts is
+    for count, rate in (("newly_reattached", "reattached_per_10000"), ("acts_completed", "acts_per_10000"),
+                        ("attached_at_year_end", "attached_share_of_population")):
+        assert territory.filter(pl.col(count).is_null() & pl.col(rate).is_not_null()).height == 0, rate
+    assert territory.filter(pl.col("suppressed") != pl.any_horizontal(
+        pl.col(c).is_null() for c in ("newly_reattached", "acts_completed", "attached_at_year_end"))).height == 0
     # the centres' series: a month is published with its neighbour, so no difference can show 1..10
     series = frames["reattachment_by_centre"].sort(["centre_id", "month"])
     for (_,), rows in series.group_by(["centre_id"]):

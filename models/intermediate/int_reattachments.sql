@@ -15,10 +15,15 @@ SELECT
   d.ald, -- the patient had a long-term condition when declaring
   d.birth_year, -- year of birth
   d.sex, -- M | F
-  d.residence_insee -- commune of residence
+  d.residence_insee, -- commune of residence as sent
+  COALESCE(g.commune_insee, d.residence_insee) AS residence_commune_insee, -- current commune of residence (INSEE COG): a former or delegated code counts in the commune it belongs to now
+  COALESCE(g.department_code, @department_of_code(d.residence_insee)) AS residence_department_code, -- its département
+  g.epci_code AS residence_epci_code -- its EPCI (SIREN), NULL outside any EPCI
 FROM staging.stg_gp_declarations AS d
 JOIN seeds.centres AS c
   ON c.centre_id = d.centre_id
+LEFT JOIN intermediate.int_commune_codes AS g
+  ON g.code = d.residence_insee
 WHERE
   d.previous_situation = 'none'
 QUALIFY

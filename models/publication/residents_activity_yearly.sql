@@ -2,7 +2,7 @@ MODEL (
   name publication.residents_activity_yearly,
   kind INCREMENTAL_BY_TIME_RANGE (time_column (year, '%Y')),
   grain (department_code, commune_insee, year, age_band, sex, act_type),
-  description 'Completed acts by where patients live, before secrecy: one row per department and commune of residence, year, age band, sex and act type. Counts of acts and of distinct patients. Incremental by year: a refresh recomputes the whole years its restated days fall in (distinct patients are counted over a whole year). Not published as such: carnet.publication applies statistical secrecy.',
+  description 'Completed acts by where patients live, before secrecy: one row per département and current commune of residence (INSEE COG 2026), year, age band, sex and act type. Counts of acts and of distinct patients. Incremental by year: a refresh recomputes the whole years its restated days fall in (distinct patients are counted over a whole year). Not published as such: carnet.publication applies statistical secrecy.',
   audits (
     unique_combination_of_columns(columns := (department_code, commune_insee, year, age_band, sex, act_type)),
     not_null(columns := (department_code, commune_insee, year, age_band, sex, act_type)),
@@ -11,8 +11,8 @@ MODEL (
 );
 
 SELECT
-  CASE WHEN LEFT(a.residence_insee, 2) IN ('97', '98') THEN LEFT(a.residence_insee, 3) ELSE LEFT(a.residence_insee, 2) END AS department_code, -- department of residence
-  a.residence_insee AS commune_insee, -- commune of residence (INSEE code)
+  a.residence_department_code AS department_code, -- département of residence (official geography)
+  a.residence_commune_insee AS commune_insee, -- current commune of residence: a former or delegated code counts in the commune it belongs to now
   YEAR(a.occurred_at) AS year, -- year of the act
   b.age_band, -- age at the act (act year - birth year)
   a.sex, -- M | F

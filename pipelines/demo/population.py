@@ -1,11 +1,20 @@
-"""Demo patients: valid NIRs with consistent sex, birth year and commune."""
+"""Demo patients: valid NIRs with consistent sex, birth year and a real commune of residence."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
+from pipelines import geography
 from pipelines.identifiers import nir_key
+
+# Where a site's patients live: its commune and the rest of its EPCI first, then the rest of its
+# arrondissement, then the rest of the département; within each ring in proportion to population.
+CATCHMENT = (("epci", 0.60), ("arrondissement", 0.25), ("department", 0.15))
+# Of the patients living in a merged commune, the share whose centre still sends a former code
+# (or that of the delegated commune): centres' software keeps old codes for years.
+FORMER_CODE_SHARE = 0.3
 
 
 @dataclass
@@ -40,5 +49,48 @@ def make_population(rng: np.random.Generator, size: int, department: str, commun
             order[i] = (order[i] % 998) + 1
         seen.add(first13)
         nirs.append(first13 + f"{nir_key(first13):02d}")
-    residence = rng.choice(np.array(communes), size)
-    return Population(np.array(nirs), birth_year, np.where(sex_digit == 1, "M", "F"), residence)
+    codes, weights = catchment(communes)
+    residence = codes[rng.choice(len(codes), size, p=weights)]
+    return Population(np.array(nirs), birth_year, np.where(sex_digit == 1, "M", "F"),
+                      _as_sent(rng, residence))
+
+
+def catchment(sites: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The current communes the patients of sites in `sites` (INSEE codes) live in, and the share
+    of the patients living in each: every site draws the same share."""
+    communes = geography.communes().filter(pl.col("population") > 0)
+    share: dict[str, float] = {}
+    for site in sites:
+        home = communes.filter(pl.col("commune_insee") == site).row(0, named=True)
+        inner = pl.col("commune_insee") == site
+        if home["epci_code"]:
+            inner = inner | (pl.col("epci_code") == home["epci_code"])
+        rings = {"epci": inner,
+                 "arrondissement": (pl.col("arrondissement_code") == home["arrondissement_code"]) & ~inner,
+                 "department": (pl.col("department_code") == home["department_code"])
+                 & (pl.col("arrondissement_code") != home["arrondissement_code"]) & ~inner}
+        for ring, ring_share in CATCHMENT:
+            members = communes.filter(rings[ring])
+            if not members.height:
+                continue
+            weights = members["population"].to_numpy() / members["population"].sum()
+            for code, w in zip(members["commune_insee"].to_list(), weights):
+                share[code] = share.get(code, 0.0) + ring_share * w / len(sites)
+    codes = np.array(sorted(share))
+    weights = np.array([share[c] for c in codes])
+    return codes, weights / weights.sum()
+
+
+def _as_sent(rng: np.random.Generator, residence: np.ndarray) -> np.ndarray:
+    """The residence codes as the centres send them: a share of the patients of merged communes
+    with a former or delegated code, which the models map back to the commune of today."""
+    older = (geography.commune_codes().filter(pl.col("relation").is_in(["former", "delegated", "associated"]))
+             .group_by("commune_insee").agg(pl.col("code").sort()))
+    alternatives = dict(zip(older["commune_insee"].to_list(), older["code"].to_list()))
+    draw, pick = rng.random(len(residence)), rng.random(len(residence))
+    sent = residence.copy()
+    for i, commune in enumerate(residence):
+        codes = alternatives.get(commune)
+        if codes and draw[i] < FORMER_CODE_SHARE:
+            sent[i] = codes[int(pick[i] * len(codes))]
+    return sent

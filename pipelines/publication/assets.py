@@ -10,7 +10,8 @@ from pipelines.resources import CarnetResource
 from pipelines.settings import OBSERVATORY_FILE
 
 _SOURCES = ["publication.residents_activity_yearly", "publication.residents_reattachment_yearly",
-            "publication.cost_per_consultation_yearly", "marts.gp_reattachment_monthly"]
+            "publication.residents_territory_yearly", "publication.cost_per_consultation_yearly",
+            "marts.gp_reattachment_monthly"]
 
 
 @dg.asset(key=["publication", "release_candidate"], group_name="publication", pool=EVENT_LOG_POOL,

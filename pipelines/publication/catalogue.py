@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipelines.geography import POPULATION, SOURCE
+
 
 @dataclass(frozen=True)
 class Column:
@@ -97,6 +99,36 @@ TABLES: tuple[Table, ...] = (
                   "true when act counts and ratios are withheld: with so few acts, they would give back a withheld "
                   "cell of activity_by_territory (a lone small group of residents)")),
           ("centre_id", "year")),
+    Table("territory_indicators",
+          "Residents of each territory and the health centres, per inhabitant: one row per territorial level "
+          "(departement, epci), territory of residence and year with residents counted. Residents are placed "
+          "in their commune as the official geography has it now (INSEE COG 2026; a former commune code counts "
+          "in the commune it merged into). Population: " + POPULATION + ", summed over the territory's "
+          "communes (" + SOURCE + "). Counts of patients and acts, rates per 10,000 inhabitants, share of the "
+          "population; statistical secrecy applied: a count of 1 to threshold-1 patients is withheld, a "
+          "rate whose numerator is withheld is withheld, and totals that would give back a withheld cell of "
+          "the finer tables (or of the other level) are withheld too.",
+          (Column("level", "VARCHAR NOT NULL", "departement | epci"),
+           Column("territory_code", "VARCHAR NOT NULL", "INSEE code of the département, or SIREN of the EPCI"),
+           Column("territory_name", "VARCHAR", "name of the territory (INSEE COG 2026)"),
+           Column("year", "INTEGER NOT NULL", "calendar year"),
+           Column("population", "BIGINT", "legal population in force on 1 January 2026, inhabitants"),
+           Column("newly_reattached", "BIGINT",
+                  "residents re-attached to a GP at a centre that year (once per network), count (NULL when "
+                  "withheld)"),
+           Column("reattached_per_10000", "DOUBLE",
+                  "newly_reattached per 10,000 inhabitants, 1 decimal (NULL when withheld)"),
+           Column("acts_completed", "BIGINT", "completed acts of residents at the centres that year, count (NULL "
+                                             "when withheld)"),
+           Column("acts_per_10000", "DOUBLE", "acts_completed per 10,000 inhabitants, 1 decimal (NULL when withheld)"),
+           Column("attached_at_year_end", "BIGINT",
+                  "residents with a declaration to a centre's GP in force on 31 December (for the year in "
+                  "progress, as the log stands), distinct patients (NULL when withheld)"),
+           Column("attached_share_of_population", "DOUBLE",
+                  "attached_at_year_end / population, a share between 0 and 1, 4 decimals (NULL when withheld)"),
+           Column("suppressed", "BOOLEAN NOT NULL", "true when any count of this row is withheld by statistical "
+                                                   "secrecy (with its rate)")),
+          ("level", "territory_code", "year")),
     Table("totals",
           "Totals per centre, per network and per department of the centres: one row per level, territory and "
           "year. Sums of values published in the other tables only, so they reveal nothing those do not; where "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import unicodedata
 from decimal import Decimal
 
 import polars as pl
@@ -211,6 +212,62 @@ def _cost_bars(costs: pl.DataFrame, year: int) -> str | None:
     return _svg(fig)
 
 
+def _fr_decimal(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None else f"{x:,.{digits}f}".replace(",", "\u202f").replace(".", ",")
+
+
+def _sort_key(name: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", name.casefold()) if not unicodedata.combining(c))
+
+
+def _last_full_year(territory: pl.DataFrame, until) -> int | None:
+    """The latest year the data covers to December (the year in progress would read as a fall)."""
+    years = sorted(set(territory["year"].to_list()))
+    if until is not None and until.month < 12:
+        years = [y for y in years if y < until.year]
+    return years[-1] if years else None
+
+
+def _territory_table(territory: pl.DataFrame, level: str, year: int, table_id: str) -> str | None:
+    """Per-inhabitant figures of one level in one year, a row per territory with residents counted."""
+    rows = territory.filter((pl.col("level") == level) & (pl.col("year") == year))
+    if level == "departement":  # in the order of their codes, as French readers list them
+        rows = rows.sort("territory_code")
+    else:  # by name, accents aside (Côte before Creuse)
+        rows = rows.with_columns(_key=pl.col("territory_name").fill_null(pl.col("territory_code")).map_elements(
+            _sort_key, return_dtype=pl.Utf8)).sort(["_key", "territory_code"]).drop("_key")
+    if not rows.height:
+        return None
+    head = ("<tr><th scope=\"col\">Territoire</th><th scope=\"col\">Habitants</th>"
+            "<th scope=\"col\">Patients ayant retrouvé un médecin traitant, pour 10\u202f000 habitants</th>"
+            "<th scope=\"col\">Actes réalisés, pour 10\u202f000 habitants</th>"
+            "<th scope=\"col\">Habitants suivis par un médecin d'un centre au 31 décembre, en %</th></tr>")
+    body = []
+    for r in rows.iter_rows(named=True):
+        share = None if r["attached_share_of_population"] is None else 100 * r["attached_share_of_population"]
+        name = r["territory_name"] or r["territory_code"]
+        if level == "departement":
+            name = f"{name} ({r['territory_code']})"
+        body.append(f"<tr><th scope=\"row\">{html.escape(name)}</th><td>{fr_int(r['population'])}</td>"
+                    f"<td>{_fr_decimal(r['reattached_per_10000'])}</td><td>{_fr_decimal(r['acts_per_10000'], 0)}</td>"
+                    f"<td>{_fr_decimal(share, 2)}</td></tr>")
+    return (f'<table id="{table_id}" class="territory"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>')
+
+
+def _territory_section(territory: pl.DataFrame, until) -> str:
+    year = _last_full_year(territory, until)
+    if year is None:
+        return "<p>Pas de donnée publiée.</p>"
+    departments = _territory_table(territory, "departement", year, "territory-departements")
+    epci = _territory_table(territory, "epci", year, "territory-epci")
+    return (f"<p>Où vivent les patients des centres, rapporté au nombre d'habitants, en {year} : par département "
+            "puis par intercommunalité (EPCI) de résidence. Population légale en vigueur au 1er janvier 2026 "
+            "(Insee, Code officiel géographique 2026). Un tiret signale un chiffre retenu par le secret "
+            "statistique.</p>\n<h3>Par département de résidence</h3>\n"
+            + (departments or "<p>Pas de donnée publiée.</p>")
+            + "\n<h3>Par intercommunalité de résidence</h3>\n" + (epci or "<p>Pas de donnée publiée.</p>"))
+
+
 def _figure(svg: str | None, caption: str, figure_id: str) -> str:
     body = svg if svg is not None else "<p>Pas de donnée publiée.</p>"
     return f'<figure id="{figure_id}" class="chart">{body}<figcaption>{html.escape(caption)}</figcaption></figure>'
@@ -221,6 +278,9 @@ body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;padding:0 
 h1{font-size:1.6em} h2{font-size:1.2em;margin-top:2em} .lead p{font-size:1.1em}
 figure{margin:0} figure svg{width:100%;height:auto} figcaption{font-size:.9em;color:#444;margin-top:.3em}
 .note{font-size:.85em;color:#555}
+table.territory{border-collapse:collapse;font-size:.9em;width:100%} table.territory th,table.territory td{padding:.25em .5em;border-bottom:1px solid #ddd}
+table.territory td{text-align:right;font-variant-numeric:tabular-nums} table.territory thead th{text-align:right;vertical-align:bottom}
+table.territory th[scope=row],table.territory thead th:first-child{text-align:left;font-weight:normal}
 """
 
 
@@ -255,6 +315,8 @@ def render(tables: dict[str, pl.DataFrame], release: dict) -> str:
             "dépassent les charges." if cost_year else "Aucun coût publié.",
             "chart-cost")),
     ]
+    figures.append(("Pour 10\u202f000 habitants, par territoire de résidence",
+                    _territory_section(tables["territory_indicators"], until)))
     sections = "\n".join(f"<h2>{html.escape(title)}</h2>\n{figure}" for title, figure in figures)
     return f"""<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8"><title>Centres de santé — publication {html.escape(release['release_id'])}</title>

@@ -252,7 +252,8 @@ def protect_reattachment(cells: list[Cell], series: list[CentreSeries], settings
     month_value = {("month", s.centre_id, m): n for s in series for m, n in zip(s.months, s.newly)}
     while True:
         labels, rows, _ = reattachment_unknowns(cells, series)
-        fixed = {labels[j] for j in determined(rows, len(labels))}
+        fixed = {g[0] for g in fixed_groups([{labels[j]: coef for j, coef in row.items()} for row in rows])
+                 if len(g) == 1}
         weak = []
         for key, members in sorted(groups.items()):
             unknown = [c for c in members if c.suppressed]
@@ -279,3 +280,248 @@ def protect_reattachment(cells: list[Cell], series: list[CentreSeries], settings
 
 def _centre_months_hidden(series: list[CentreSeries], year: int) -> bool:
     return any(not s.newly_published(i) for s in series for i, m in enumerate(s.months) if m.year == year)
+
+
+# -- territorial margins ------------------------------------------------------------------------
+
+@dataclass
+class Margin:
+    """A territory's total of one measure in one year (a row of territory_indicators): the sum of
+    `members`, the cells of a finer table it adds up (a commune's cells, or the unpublished parts of
+    a territory shared with territories of the other level)."""
+
+    key: tuple                   # (level, territory code, year)
+    value: int
+    counts: tuple[int, ...]      # the patient counts the primary rule looks at
+    members: list[Cell]
+    suppressed: bool = False
+    primary: bool = False
+
+    @property
+    def label(self) -> tuple:
+        return ("margin",) + self.key
+
+
+def fixed_groups(rows: list[dict[tuple, float]]) -> list[list[tuple]]:
+    """The groups of unknowns (labels) whose total the relations `rows` fix.
+
+    Unknowns that enter every relation with the same coefficient cannot be told apart, so they are
+    merged first (one commune's cells in the same totals, a series' months in one stretch) and
+    each connected block of relations is solved apart: the system stays the size of the territories,
+    not of the cells. A group of one is an unknown the relations give back."""
+    signature: dict[tuple, list] = defaultdict(list)
+    for i, row in enumerate(rows):
+        for label, coef in row.items():
+            signature[label].append((i, coef))
+    groups: dict[tuple, list[tuple]] = defaultdict(list)
+    for label, sig in signature.items():
+        groups[tuple(sig)].append(label)
+    sigs, merged = list(groups), list(groups.values())
+    parent = list(range(len(rows)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for sig in sigs:
+        first = find(sig[0][0])
+        for i, _ in sig[1:]:
+            parent[find(i)] = first
+    blocks: dict[int, list[int]] = defaultdict(list)
+    for g, sig in enumerate(sigs):
+        blocks[find(sig[0][0])].append(g)
+    out = []
+    for block in blocks.values():
+        local = {r: k for k, r in enumerate(sorted({i for g in block for i, _ in sigs[g]}))}
+        matrix: list[dict[int, float]] = [{} for _ in local]
+        for j, g in enumerate(block):
+            for i, coef in sigs[g]:
+                matrix[local[i]][j] = coef
+        out += [merged[block[j]] for j in sorted(determined(matrix, len(block)))]
+    return out
+
+
+def revealed(rows: list[dict[tuple, float]], values: dict[tuple, int], hidden: dict[tuple, bool],
+             sizes: dict[tuple, int] | None = None) -> set[tuple]:
+    """The withheld values (labels) the relations `rows` give back: alone in a fixed group, or counts
+    of 1 or more (labels "cell") fixed, or related, by a total equal to their number (all are 1).
+    `hidden[label]` says whether knowing a value matters (a month with no re-attachment may be
+    known: zero is published). A label may stand for `sizes[label]` cells merged beforehand
+    (label "unit", value their sum): it is given back only through their bounds."""
+    sizes = sizes or {}
+
+    def size(label):
+        return sizes.get(label, 1)
+
+    def counts(label):  # a count of 1 or more, or a unit of them
+        return label[0] in ("cell", "unit")
+
+    out: set[tuple] = set()
+    for members in fixed_groups(rows):
+        n = sum(size(m) for m in members)
+        if n == 1 or (all(counts(m) for m in members) and sum(values[m] for m in members) == n):
+            out |= {m for m in members if hidden.get(m, True)}
+    for row in rows:
+        if row and all(coef == 1.0 and counts(label) for label, coef in row.items()) \
+                and sum(values[label] for label in row) == sum(size(label) for label in row):
+            out |= set(row)
+    return out
+
+
+def margin_rows(margins: list[Margin]) -> list[dict[tuple, float]]:
+    """Each margin as a relation between its withheld members (and itself, when withheld)."""
+    rows = []
+    for m in margins:
+        row = {("cell",) + c.key: 1.0 for c in m.members if c.suppressed}
+        if m.suppressed:
+            row[m.label] = -1.0
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class _System:
+    """The attacker's relations with the unknowns that always enter them alike merged into units:
+    the finer tables' withheld values do not change while margins are widened, so they are merged
+    once, and each check solves a system the size of the territories."""
+
+    base: list[dict[tuple, float]]
+    members: list[dict[tuple, float]]            # each margin's withheld members, as units
+    values: dict[tuple, int]
+    hidden: dict[tuple, bool]
+    sizes: dict[tuple, int]
+    unit_of: dict[tuple, tuple]
+
+    @classmethod
+    def build(cls, base_rows, margins: list[Margin], values, hidden) -> "_System":
+        rows = base_rows + [{("cell",) + c.key: 1.0 for c in m.members if c.suppressed} for m in margins]
+        signature: dict[tuple, list] = defaultdict(list)
+        for i, row in enumerate(rows):
+            for label, coef in row.items():
+                signature[label].append((i, coef))
+        groups: dict[tuple, list[tuple]] = defaultdict(list)
+        for label, sig in signature.items():
+            groups[tuple(sig)].append(label)
+        unit_of, sizes, unit_values, unit_hidden = {}, {}, {}, {}
+        for k, labels in enumerate(groups.values()):
+            if len(labels) == 1:
+                unit = labels[0]
+            else:
+                unit = ("unit", k) if all(label[0] == "cell" for label in labels) else ("merged", k)
+            for label in labels:
+                unit_of[label] = unit
+            sizes[unit] = len(labels)
+            unit_values[unit] = sum(values.get(label, 0) for label in labels)
+            unit_hidden[unit] = any(hidden.get(label, True) for label in labels)
+
+        def compress(row):
+            out: dict[tuple, float] = {}
+            for label, coef in row.items():
+                out[unit_of[label]] = coef
+            return out
+
+        return cls([compress(r) for r in rows[:len(base_rows)]], [compress(r) for r in rows[len(base_rows):]],
+                   unit_values, unit_hidden, sizes, unit_of)
+
+    def rows(self, margins: list[Margin]) -> list[dict[tuple, float]]:
+        return self.base + [{**row, m.label: -1.0} if m.suppressed else row
+                            for row, m in zip(self.members, margins)]
+
+    def revealed(self, rows) -> set[tuple]:
+        return revealed(rows, self.values, self.hidden, self.sizes)
+
+
+def protect_margins(margins: list[Margin], base_rows: list[dict[tuple, float]], values: dict[tuple, int],
+                    hidden: dict[tuple, bool], settings: SecrecySettings) -> None:
+    """Withhold territory totals until, with the relations the finer tables already give
+    (`base_rows`, their withheld cells fixed by their own protection), no withheld value is given
+    back. Only margins are widened: withholding every margin leaves the finer tables as protected
+    as before, so this ends. EPCIs go before départements, and of the totals that would hide a
+    value the smallest goes first (a sibling EPCI rather than the département)."""
+    for m in margins:
+        m.primary = m.suppressed = any(settings.small(n) for n in m.counts)
+    if not settings.complementary:
+        return
+    system = _System.build(base_rows, margins, values, hidden)
+    system.values.update({m.label: m.value for m in margins})
+    members = {id(m): frozenset(system.members[k]) for k, m in enumerate(margins)}
+    by_member: dict[tuple, list[Margin]] = defaultdict(list)
+    for m in margins:
+        for unit in members[id(m)]:
+            by_member[unit].append(m)
+    by_label = {m.label: m for m in margins}
+    order = {"epci": 0, "departement": 1}
+
+    def preferred(candidates: list[Margin]) -> Margin:
+        return min(candidates, key=lambda m: (order.get(m.key[0], 9), m.value, m.key))
+
+    def siblings(target: Margin) -> list[Margin]:
+        """Published margins of target's level and year under a published margin containing it."""
+        parents = [p for p in margins if p is not target and not p.suppressed and p.key[2] == target.key[2]
+                   and members[id(target)] <= members[id(p)]]
+        return [m for m in margins if m is not target and not m.suppressed and m.key[0] == target.key[0]
+                and m.key[2] == target.key[2] and any(members[id(m)] & members[id(p)] for p in parents)]
+
+    def linked(label: tuple) -> list[Margin]:
+        return _linked_margins(label, system.base, margins, system.rows(margins))
+
+    def found_now() -> set[tuple]:
+        return system.revealed(system.rows(margins)) - already
+
+    def hides(trial: Margin, label: tuple) -> bool:
+        trial.suppressed = True
+        if label not in found_now():
+            return True
+        trial.suppressed = False
+        return False
+
+    already = system.revealed(system.base)  # the finer tables' own protection answers for these
+    found = found_now()
+    while found:
+        label = min(found, key=repr)
+        if label[0] == "margin":
+            # a withheld territory given back by its level's other territories in the same relations
+            # (a parent's siblings, a closed set of départements): the smallest of them that hides it
+            target = by_label[label]
+            peers = {id(m): m for m in siblings(target) + [m for m in linked(label) if m.key[0] == target.key[0]
+                                                           and m.key[2] == target.key[2]]}
+            trials = sorted(peers.values(), key=lambda m: (m.value, m.key))
+            fallback = trials or linked(label)
+        else:
+            # withheld where it lies, it may be given back through a sibling of that territory (the
+            # département less its other EPCIs): withholding the sibling keeps the département's
+            # figure when that is enough; else the finest total that holds it, else the coarsest linked
+            near = [s for m in by_member.get(label, []) if m.suppressed for s in siblings(m)]
+            containing = [m for m in by_member.get(label, []) if not m.suppressed]
+            others = [] if containing else linked(label)
+            trials = sorted(near, key=lambda m: (m.value, m.key)) + sorted(
+                (m for m in others if m not in near), key=lambda m: (order.get(m.key[0], 9), m.value, m.key))
+            fallback = containing or sorted(others, key=lambda m: (-order.get(m.key[0], 9), m.value, m.key))[:1]
+        if not any(hides(trial, label) for trial in trials[:8]):
+            if not fallback:
+                raise SecrecyError(f"{label} cannot be protected: every territory total involved is already "
+                                   "withheld")
+            preferred(fallback).suppressed = True
+        found = found_now()
+
+
+def _linked_margins(label: tuple, base_rows: list[dict[tuple, float]], margins: list[Margin],
+                    rows: list[dict[tuple, float]] | None = None) -> list[Margin]:
+    """The published margins whose relation is linked, through shared unknowns, to `label`'s."""
+    rows = rows if rows is not None else base_rows + margin_rows(margins)
+    by_label: dict[tuple, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        for unknown in row:
+            by_label[unknown].append(i)
+    seen_rows, seen_labels, todo = set(), {label}, [label]
+    while todo:
+        for i in by_label.get(todo.pop(), []):
+            if i not in seen_rows:
+                seen_rows.add(i)
+                fresh = set(rows[i]) - seen_labels
+                seen_labels |= fresh
+                todo += fresh
+    first = len(base_rows)
+    return [m for k, m in enumerate(margins) if first + k in seen_rows and not m.suppressed]

@@ -11,11 +11,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.publication.secrecy import (Cell, CentreSeries, SecrecySettings, closed_department_sets,
-                                           protect_activity, protect_reattachment)
+from pipelines.publication.secrecy import (Cell, CentreSeries, Margin, SecrecySettings, closed_department_sets,
+                                           protect_activity, protect_margins, protect_reattachment,
+                                           reattachment_unknowns)
 
-_RESIDENCE_DEPARTMENT = ("CASE WHEN LEFT(residence_insee, 2) IN ('97', '98') THEN LEFT(residence_insee, 3) "
-                         "ELSE LEFT(residence_insee, 2) END")
 
 ACTIVITY_KEY = ("department_code", "commune_insee", "year", "age_band", "sex", "act_type")
 REATTACHMENT_KEY = ("department_code", "commune_insee", "year", "age_band")
@@ -29,6 +28,7 @@ class ObservatoryTables:
     reattachment_by_territory: pl.DataFrame
     reattachment_by_centre: pl.DataFrame
     cost_per_consultation: pl.DataFrame
+    territory_indicators: pl.DataFrame
     totals: pl.DataFrame
 
     def items(self) -> list[tuple[str, pl.DataFrame]]:
@@ -36,7 +36,7 @@ class ObservatoryTables:
 
 
 TABLE_NAMES = ("activity_by_territory", "reattachment_by_territory", "reattachment_by_centre", "cost_per_consultation",
-               "totals")
+               "territory_indicators", "totals")
 
 
 def _components(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[int, dict[str, str]]:
@@ -46,25 +46,35 @@ def _components(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[int, dict[str
     return {year: closed_department_sets(flows) for year, flows in by_year.items()}
 
 
-def _activity(conn, settings: SecrecySettings) -> tuple[pl.DataFrame, list[tuple]]:
+def _activity(conn, settings: SecrecySettings) -> tuple[list[Cell], list[dict], list[tuple]]:
     components = _components(conn, f"""
-        SELECT DISTINCT year(occurred_at), {_RESIDENCE_DEPARTMENT}, department_code
+        SELECT DISTINCT year(occurred_at), residence_department_code, department_code
         FROM intermediate.int_acts WHERE status = 'completed'""")
     rows = conn.execute(f"SELECT {', '.join(ACTIVITY_KEY)}, acts_completed, patients "
                         f"FROM publication.residents_activity_yearly ORDER BY ALL").fetchall()
     cells = [Cell(key=r[:6], group=(r[2], r[5], components[r[2]][r[0]]), value=r[6], counts=(r[7],)) for r in rows]
+    exposed_groups = protect_activity(cells, settings)
     exposed = [(year, act_type, {d for d, k in components[year].items() if k == component and d.startswith("centre:")})
-               for year, act_type, component in protect_activity(cells, settings)]
+               for year, act_type, component in exposed_groups]
+    # what the cost table tells of the withheld cells: per group whose total it publishes, their sum
+    totals: dict[tuple, dict[tuple, float]] = defaultdict(dict)
+    for c in cells:
+        if c.suppressed and c.group not in set(exposed_groups):
+            totals[c.group][("cell",) + c.key] = 1.0
+    return cells, list(totals.values()), exposed
+
+
+def _activity_frame(cells: list[Cell]) -> pl.DataFrame:
     return pl.DataFrame(
         [(*c.key, None if c.suppressed else c.value, None if c.suppressed else c.counts[0], c.suppressed)
          for c in cells],
         schema={**{k: (pl.Int32 if k == "year" else pl.Utf8) for k in ACTIVITY_KEY}, "acts_completed": pl.Int64,
-                "patients": pl.Int64, "suppressed": pl.Boolean}, orient="row"), exposed
+                "patients": pl.Int64, "suppressed": pl.Boolean}, orient="row")
 
 
-def _reattachment(conn, settings: SecrecySettings) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _reattachment(conn, settings: SecrecySettings) -> tuple[list[Cell], list[CentreSeries], dict]:
     components = _components(conn, f"""
-        SELECT DISTINCT year(r.declared_on), {_RESIDENCE_DEPARTMENT}, c.department_code
+        SELECT DISTINCT year(r.declared_on), r.residence_department_code, c.department_code
         FROM intermediate.int_reattachments AS r JOIN seeds.centres AS c ON c.centre_id = r.centre_id""")
     rows = conn.execute(f"SELECT {', '.join(REATTACHMENT_KEY)}, newly_reattached, newly_reattached_ald "
                         f"FROM publication.residents_reattachment_yearly ORDER BY ALL").fetchall()
@@ -85,6 +95,10 @@ def _reattachment(conn, settings: SecrecySettings) -> tuple[pl.DataFrame, pl.Dat
             components={y: comp[f"centre:{department}"] for y, comp in components.items()
                         if f"centre:{department}" in comp}))
     protect_reattachment(cells, series, settings)
+    return cells, series, by_centre
+
+
+def _reattachment_frames(cells: list[Cell], series: list[CentreSeries], by_centre: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
     territory = pl.DataFrame(
         [(*c.key, None if c.suppressed else c.value, None if c.suppressed else c.counts[1], c.suppressed)
          for c in cells],
@@ -106,6 +120,94 @@ def _reattachment(conn, settings: SecrecySettings) -> tuple[pl.DataFrame, pl.Dat
                 "month": pl.Date, "newly_reattached": pl.Int64, "cumulative_reattached": pl.Int64,
                 "suppressed": pl.Boolean})
     return territory, by_centre_frame
+
+
+INDICATOR_LEVELS = ("departement", "epci")
+
+
+def _territory_indicators(conn, settings: SecrecySettings, activity_cells: list[Cell], activity_rows: list[dict],
+                          reattachment_cells: list[Cell], series: list[CentreSeries]) -> pl.DataFrame:
+    """Per département and EPCI of residence and year: the residents' totals, each protected against
+    the finer tables it adds up (acts against activity_by_territory and the cost table, re-attachments
+    against reattachment_by_territory and the centres' series, attached patients against the other
+    level), then the rates per inhabitant of what is published."""
+    rows = conn.execute("""
+        SELECT t.level, t.territory_code, t.year, t.population, t.newly_reattached, t.acts_completed,
+               t.act_patients, t.attached_at_year_end,
+               COALESCE(d.department_name, e.epci_name) AS territory_name
+        FROM publication.residents_territory_yearly AS t
+        LEFT JOIN seeds.departements AS d ON t.level = 'departement' AND d.department_code = t.territory_code
+        LEFT JOIN seeds.epci AS e ON t.level = 'epci' AND e.epci_code = t.territory_code
+        ORDER BY t.level, t.territory_code, t.year""").fetchall()
+    epci_of = dict(conn.execute(
+        "SELECT commune_insee, NULLIF(epci_code, '') FROM seeds.communes").fetchall())
+
+    def territories(department: str, commune: str) -> list[tuple[str, str]]:
+        epci = epci_of.get(commune)
+        return [("departement", department)] + ([("epci", epci)] if epci else [])
+
+    def margins(cells: list[Cell], year_at: int, value_at: int, counts_at: tuple[int, ...]) -> dict[tuple, Margin]:
+        members: dict[tuple, list[Cell]] = defaultdict(list)
+        for c in cells:
+            for level, code in territories(c.key[0], c.key[1]):
+                members[(level, code, c.key[year_at])].append(c)
+        return {(r[0], r[1], r[2]): Margin(key=(r[0], r[1], r[2]), value=r[value_at],
+                                           counts=tuple(r[i] for i in counts_at),
+                                           members=members.get((r[0], r[1], r[2]), []))
+                for r in rows if r[0] in INDICATOR_LEVELS and r[value_at] > 0}
+
+    acts = margins(activity_cells, 2, 5, (6,))
+    values = {("cell",) + c.key: c.value for c in activity_cells}
+    protect_margins(list(acts.values()), activity_rows, values, {}, settings)
+
+    reattached = margins(reattachment_cells, 2, 4, (4,))
+    labels, base, _ = reattachment_unknowns(reattachment_cells, series)
+    values = {("cell",) + c.key: c.value for c in reattachment_cells}
+    hidden = {}
+    for s in series:
+        for m, n in zip(s.months, s.newly):
+            values[("month", s.centre_id, m)] = n
+            hidden[("month", s.centre_id, m)] = n > 0
+    base_rows = [{labels[j]: coef for j, coef in row.items()} for row in base]
+    protect_margins(list(reattached.values()), base_rows, values, hidden, settings)
+
+    # attached patients: a département and its EPCIs relate through the parts they share
+    parts: dict[tuple, list[Cell]] = defaultdict(list)
+    for r in rows:
+        if r[0] == "departement_epci" and r[7] > 0:
+            department, epci = r[1].split("|")
+            part = Cell(key=("part", department, epci, r[2]), group=(), value=r[7], counts=(r[7],), suppressed=True)
+            parts[("departement", department, r[2])].append(part)
+            if epci:
+                parts[("epci", epci, r[2])].append(part)
+    attached = {(r[0], r[1], r[2]): Margin(key=(r[0], r[1], r[2]), value=r[7], counts=(r[7],),
+                                           members=parts.get((r[0], r[1], r[2]), []))
+                for r in rows if r[0] in INDICATOR_LEVELS and r[7] > 0}
+    part_cells = {("cell",) + p.key: p for members in parts.values() for p in members}
+    protect_margins(list(attached.values()), [], {label: p.value for label, p in part_cells.items()},
+                    {label: settings.small(p.value) for label, p in part_cells.items()}, settings)
+
+    def shown(margin: Margin | None, value: int) -> int | None:
+        return value if margin is None or not margin.suppressed else None
+
+    def rate(numerator: int | None, population: int | None, per: float, digits: int) -> float | None:
+        return None if numerator is None or not population else round(numerator * per / population, digits)
+
+    out = []
+    for r in rows:
+        if r[0] not in INDICATOR_LEVELS:
+            continue
+        key = (r[0], r[1], r[2])
+        newly, acts_n, held = (shown(reattached.get(key), r[4]), shown(acts.get(key), r[5]),
+                               shown(attached.get(key), r[7]))
+        out.append((r[0], r[1], r[8], r[2], r[3], newly, rate(newly, r[3], 10_000, 1), acts_n,
+                    rate(acts_n, r[3], 10_000, 1), held, rate(held, r[3], 1, 4),
+                    None in (newly, acts_n, held)))
+    return pl.DataFrame(out, orient="row", schema={
+        "level": pl.Utf8, "territory_code": pl.Utf8, "territory_name": pl.Utf8, "year": pl.Int32,
+        "population": pl.Int64, "newly_reattached": pl.Int64, "reattached_per_10000": pl.Float64,
+        "acts_completed": pl.Int64, "acts_per_10000": pl.Float64, "attached_at_year_end": pl.Int64,
+        "attached_share_of_population": pl.Float64, "suppressed": pl.Boolean})
 
 
 _ACT_COLUMN = {"consultation": "consultations", "home_visit": "home_visits", "teleconsultation": "teleconsultations"}
@@ -135,14 +237,17 @@ def build_tables(warehouse: Path, settings: SecrecySettings) -> ObservatoryTable
     """Read the publication models of `warehouse` (read-only) and protect them."""
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
-        territory, by_centre = _reattachment(conn, settings)
-        activity, exposed = _activity(conn, settings)
+        reattachment_cells, series, months = _reattachment(conn, settings)
+        activity_cells, activity_rows, exposed = _activity(conn, settings)
+        indicators = _territory_indicators(conn, settings, activity_cells, activity_rows, reattachment_cells, series)
+        territory, by_centre = _reattachment_frames(reattachment_cells, series, months)
         costs = _costs(conn, exposed)
         return ObservatoryTables(
-            activity_by_territory=activity,
+            activity_by_territory=_activity_frame(activity_cells),
             reattachment_by_territory=territory,
             reattachment_by_centre=by_centre,
             cost_per_consultation=costs,
+            territory_indicators=indicators,
             totals=published_totals(costs, by_centre),
         )
     finally:

@@ -1,0 +1,42 @@
+"""The official French geography: INSEE's Code officiel géographique (COG) as carnet's seeds hold it.
+
+The seeds (`seeds/communes.csv`, `seeds/commune_codes.csv`, `epci.csv`, `departements.csv`,
+`regions.csv`) are built from one vintage of Etalab's package by
+`scripts/build_geography_seeds.py`; the models join the same files, so the contracts, the
+demo and the marts agree on what a commune is.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import polars as pl
+
+from pipelines.registry import SEEDS_DIR
+
+PACKAGE = "@etalab/decoupage-administratif"
+PACKAGE_VERSION = "6.0.0"
+PACKAGE_INTEGRITY = "sha512-XavYsFlbcM/prKr8hNHPKER94IHw/dsxNM4nxjWMYk6PLFACpEedvn/7wK8Baozm0dCYhWWcf+7bcWpA5pmCaQ=="
+VINTAGE = "COG 2026"
+POPULATION = "legal populations in force on 1 January 2026 (INSEE, reference year 2023)"
+SOURCE = f"INSEE {VINTAGE}, from {PACKAGE} {PACKAGE_VERSION} (Licence Ouverte 2.0)"
+
+
+@lru_cache(maxsize=1)
+def commune_codes() -> pl.DataFrame:
+    """One row per code a centre may send (current, district, delegated, associated, former) and
+    the current commune it stands for."""
+    return pl.read_csv(SEEDS_DIR / "commune_codes.csv", schema={
+        "code": pl.Utf8, "commune_insee": pl.Utf8, "relation": pl.Utf8})
+
+
+@lru_cache(maxsize=1)
+def known_codes() -> pl.Series:
+    return commune_codes()["code"]
+
+
+@lru_cache(maxsize=1)
+def communes() -> pl.DataFrame:
+    """One row per current commune: names, département, région, arrondissement, EPCI, population."""
+    return pl.read_csv(SEEDS_DIR / "communes.csv", schema={
+        "commune_insee": pl.Utf8, "commune_name": pl.Utf8, "department_code": pl.Utf8, "region_code": pl.Utf8,
+        "arrondissement_code": pl.Utf8, "epci_code": pl.Utf8, "population": pl.Int64})

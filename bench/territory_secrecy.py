@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
           SELECT residence_insee FROM intermediate.int_acts
           UNION ALL SELECT residence_insee FROM intermediate.int_reattachments)
         SELECT g.relation, COUNT(DISTINCT c.residence_insee), COUNT(DISTINCT g.commune_insee), COUNT(*)
-        FROM codes AS c LEFT JOIN intermediate.int_commune_codes AS g ON g.code = c.residence_insee
+        FROM codes AS c LEFT JOIN seeds.commune_codes AS g ON g.code = c.residence_insee
         GROUP BY ALL ORDER BY ALL""").fetchall()
     warehouse.close()
     print()

@@ -2,8 +2,8 @@
 
 The seeds (`seeds/communes.csv`, `seeds/commune_codes.csv`, `epci.csv`, `departements.csv`,
 `regions.csv`) are built from one vintage of Etalab's package by
-`scripts/build_geography_seeds.py`; the models join the same files, so the contracts, the
-demo and the marts agree on what a commune is.
+`scripts/build_geography_seeds.py`. The models join the first two (SQLMesh seeds); the
+contracts, the demo and the publication's names read them here, so all agree on what a commune is.
 """
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ SOURCE = f"INSEE {VINTAGE}, from {PACKAGE} {PACKAGE_VERSION} (Licence Ouverte 2.
 
 @lru_cache(maxsize=1)
 def commune_codes() -> pl.DataFrame:
-    """One row per code a centre may send (current, district, delegated, associated, former) and
-    the current commune it stands for."""
-    return pl.read_csv(SEEDS_DIR / "commune_codes.csv", schema={
-        "code": pl.Utf8, "commune_insee": pl.Utf8, "relation": pl.Utf8})
+    """One row per code a centre may send (current, district, delegated, associated, former), the
+    current commune it stands for and that commune's département, EPCI (None outside any) and région."""
+    return pl.read_csv(SEEDS_DIR / "commune_codes.csv", infer_schema=False).with_columns(
+        pl.col("epci_code").replace("", None))
 
 
 @lru_cache(maxsize=1)
@@ -40,3 +40,12 @@ def communes() -> pl.DataFrame:
     return pl.read_csv(SEEDS_DIR / "communes.csv", schema={
         "commune_insee": pl.Utf8, "commune_name": pl.Utf8, "department_code": pl.Utf8, "region_code": pl.Utf8,
         "arrondissement_code": pl.Utf8, "epci_code": pl.Utf8, "population": pl.Int64})
+
+
+@lru_cache(maxsize=1)
+def territory_names() -> dict[tuple[str, str], str]:
+    """(level, code) -> name, for the levels of the observatory: départements and EPCIs."""
+    departements = pl.read_csv(SEEDS_DIR / "departements.csv", infer_schema=False)
+    epci = pl.read_csv(SEEDS_DIR / "epci.csv", infer_schema=False)
+    return {**{("departement", c): n for c, n in departements.select("department_code", "department_name").iter_rows()},
+            **{("epci", c): n for c, n in epci.select("epci_code", "epci_name").iter_rows()}}

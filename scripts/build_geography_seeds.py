@@ -13,8 +13,9 @@ Seeds written (UTF-8, sorted, `\n` line ends):
 - `communes.csv`: one row per current commune: code, name, département, région,
   arrondissement, EPCI (SIREN, empty outside any EPCI) and legal population;
 - `commune_codes.csv`: one row per code a centre may send, with the current commune it
-  stands for: every current code, the municipal districts of Paris, Lyon and Marseille, the
-  delegated and associated communes, and the former codes of merged communes;
+  stands for and that commune's département, EPCI and région: every current code, the
+  municipal districts of Paris, Lyon and Marseille, the delegated and associated communes, and
+  the former codes of merged communes;
 - `epci.csv`, `departements.csv`, `regions.csv`: one row per EPCI, département, région.
 """
 from __future__ import annotations
@@ -81,8 +82,10 @@ def tables(data: dict[str, list]) -> dict[str, tuple[list[str], list[tuple]]]:
     return {
         "communes": (["commune_insee", "commune_name", "department_code", "region_code", "arrondissement_code",
                       "epci_code", "population"], communes),
-        "commune_codes": (["code", "commune_insee", "relation"],
-                          sorted((code, commune, RELATIONS[rank]) for code, (rank, commune) in meaning.items())),
+        "commune_codes": (["code", "relation", "commune_insee", "department_code", "epci_code", "region_code"],
+                          sorted((code, RELATIONS[rank], commune, current[commune]["departement"],
+                                  epci_of.get(commune, ""), current[commune]["region"])
+                                 for code, (rank, commune) in meaning.items())),
         "epci": (["epci_code", "epci_name", "epci_kind"],
                  sorted((e["code"], e["nom"], e["type"]) for e in data["epci"])),
         "departements": (["department_code", "department_name", "region_code"],

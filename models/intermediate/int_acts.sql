@@ -51,7 +51,7 @@ SELECT
   p.residence_insee, -- commune of residence as sent
   COALESCE(g.commune_insee, p.residence_insee) AS residence_commune_insee, -- current commune of residence (INSEE COG): a former or delegated code counts in the commune it belongs to now
   COALESCE(g.department_code, @department_of_code(p.residence_insee)) AS residence_department_code, -- its département
-  g.epci_code AS residence_epci_code, -- its EPCI (SIREN), NULL outside any EPCI
+  NULLIF(g.epci_code, '') AS residence_epci_code, -- its EPCI (SIREN), NULL outside any EPCI
   p.ald, -- long-term condition
   p.billed_eur, -- amount billed in the export, euros
   CAST(CASE WHEN p.status = 'completed' THEN p.tariff_eur ELSE 0 END AS DECIMAL(18, 2)) AS insurance_revenue_eur, -- tariff in force for a completed act, euros
@@ -59,5 +59,5 @@ SELECT
 FROM priced AS p
 JOIN seeds.centres AS c
   ON c.centre_id = p.centre_id
-LEFT JOIN intermediate.int_commune_codes AS g
+LEFT JOIN seeds.commune_codes AS g
   ON g.code = p.residence_insee

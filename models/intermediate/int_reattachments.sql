@@ -18,11 +18,11 @@ SELECT
   d.residence_insee, -- commune of residence as sent
   COALESCE(g.commune_insee, d.residence_insee) AS residence_commune_insee, -- current commune of residence (INSEE COG): a former or delegated code counts in the commune it belongs to now
   COALESCE(g.department_code, @department_of_code(d.residence_insee)) AS residence_department_code, -- its département
-  g.epci_code AS residence_epci_code -- its EPCI (SIREN), NULL outside any EPCI
+  NULLIF(g.epci_code, '') AS residence_epci_code -- its EPCI (SIREN), NULL outside any EPCI
 FROM staging.stg_gp_declarations AS d
 JOIN seeds.centres AS c
   ON c.centre_id = d.centre_id
-LEFT JOIN intermediate.int_commune_codes AS g
+LEFT JOIN seeds.commune_codes AS g
   ON g.code = d.residence_insee
 WHERE
   d.previous_situation = 'none'

@@ -34,13 +34,13 @@ WITH acts AS (
   SELECT
     y.year,
     COALESCE(g.department_code, @department_of_code(d.residence_insee)) AS department_code,
-    g.epci_code,
+    NULLIF(g.epci_code, '') AS epci_code,
     d.patient_pseudonym
   FROM staging.stg_gp_declarations AS d
   JOIN years AS y
     ON d.declared_on <= MAKE_DATE(y.year, 12, 31)
     AND (d.ended_on IS NULL OR d.ended_on >= MAKE_DATE(y.year, 12, 31))
-  LEFT JOIN intermediate.int_commune_codes AS g
+  LEFT JOIN seeds.commune_codes AS g
     ON g.code = d.residence_insee
 ), counted AS (
   SELECT 'departement' AS level, department_code AS territory_code, year, 0 AS newly_reattached, COUNT(*) AS acts_completed,

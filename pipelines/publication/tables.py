@@ -11,6 +11,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines import geography
+
 from pipelines.publication.secrecy import (Cell, CentreSeries, Margin, SecrecySettings, closed_department_sets,
                                            protect_activity, protect_margins, protect_reattachment,
                                            reattachment_unknowns)
@@ -131,16 +133,13 @@ def _territory_indicators(conn, settings: SecrecySettings, activity_cells: list[
     the finer tables it adds up (acts against activity_by_territory and the cost table, re-attachments
     against reattachment_by_territory and the centres' series, attached patients against the other
     level), then the rates per inhabitant of what is published."""
-    rows = conn.execute("""
-        SELECT t.level, t.territory_code, t.year, t.population, t.newly_reattached, t.acts_completed,
-               t.act_patients, t.attached_at_year_end,
-               COALESCE(d.department_name, e.epci_name) AS territory_name
-        FROM publication.residents_territory_yearly AS t
-        LEFT JOIN seeds.departements AS d ON t.level = 'departement' AND d.department_code = t.territory_code
-        LEFT JOIN seeds.epci AS e ON t.level = 'epci' AND e.epci_code = t.territory_code
-        ORDER BY t.level, t.territory_code, t.year""").fetchall()
-    epci_of = dict(conn.execute(
-        "SELECT commune_insee, NULLIF(epci_code, '') FROM seeds.communes").fetchall())
+    names = geography.territory_names()
+    rows = [(*r, names.get((r[0], r[1]))) for r in conn.execute("""
+        SELECT level, territory_code, year, population, newly_reattached, acts_completed, act_patients,
+               attached_at_year_end
+        FROM publication.residents_territory_yearly
+        ORDER BY level, territory_code, year""").fetchall()]
+    epci_of = dict(geography.communes().select("commune_insee", "epci_code").iter_rows())
 
     def territories(department: str, commune: str) -> list[tuple[str, str]]:
         epci = epci_of.get(commune)

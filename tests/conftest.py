@@ -1,5 +1,7 @@
 import datetime as dt
 import os
+import pickle
+import shutil
 from pathlib import Path
 
 import pytest
@@ -60,15 +62,28 @@ def home(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def demo_home(tmp_path_factory):
-    """A small generated inbox, ingested once for the session."""
+def demo_home(tmp_path_factory, worker_id):
+    """A small generated inbox, ingested once for the whole run: the first worker to ask builds it
+    under a lock in a folder the workers share, and each worker gets its own copy (tests write to it)."""
+    from filelock import FileLock
+
     from pipelines.demo.generator import generate
 
+    base = tmp_path_factory.getbasetemp()
+    shared = (base if worker_id == "master" else base.parent) / "demo-home-shared"
+    built = shared.with_suffix(".pickle")
+    with FileLock(str(shared.with_suffix(".lock"))):
+        if not built.exists():
+            h = Home(shared)
+            manifest = generate(h.inbox, seed=11, scale=0.02)
+            receipts = h.ingest()
+            h.conn.execute("CHECKPOINT")
+            h.conn.close()
+            built.write_bytes(pickle.dumps((manifest, receipts)))
     root = tmp_path_factory.mktemp("demo")
-    h = Home(root)
-    manifest = generate(h.inbox, seed=11, scale=0.02)
-    receipts = h.ingest()
-    return h, manifest, receipts
+    shutil.copytree(shared, root, dirs_exist_ok=True)
+    manifest, receipts = pickle.loads(built.read_bytes())
+    return Home(root), manifest, receipts
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,8 @@ def test_a_configuration_error_inside_a_run_is_one_line_and_exit_2(tmp_path):
 
 
 def test_a_failing_run_is_one_line_exit_1_and_an_incident(tmp_path, monkeypatch, capsys):
+    import pipelines.definitions  # noqa: F401  (imported before the patch: modules that bind
+    # `inbox_files` at import would otherwise keep the failing stand-in for the worker's later tests)
     from pipelines.ingestion import service
 
     home = tmp_path / "home"

@@ -170,6 +170,7 @@ FOLD_OF_THE_LOG = """
     QUALIFY row_number() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1"""
 
 
+@pytest.mark.slow  # many refreshes or replays
 def test_heads_kept_across_small_batches_are_the_fold_of_the_log(demo_home, tmp_path):
     def run(batch_rows):
         h = Home(tmp_path / f"h{batch_rows}")
@@ -188,6 +189,7 @@ def test_heads_kept_across_small_batches_are_the_fold_of_the_log(demo_home, tmp_
     assert small == run(1_000_000)[0]
 
 
+@pytest.mark.slow  # many refreshes or replays
 def test_heads_stay_the_fold_of_the_log_when_older_extracts_arrive_late(demo_home, tmp_path):
     from pipelines.inbox.filenames import parse_export_name
     from pipelines.ingestion.service import inbox_files

@@ -184,7 +184,7 @@ def test_changed_and_added_models_are_deployed_by_the_next_refresh(home, tmp_pat
     assert _refresh(home).mode == "unchanged"
 
 
-
+@pytest.mark.slow  # many refreshes or replays
 def test_each_warehouse_is_planned_with_its_own_sqlmesh_versions(home, tmp_path, monkeypatch):
     """One warehouse upgraded from an older project, another built fresh by the current one: the
     same snapshots carry other table versions in each. SQLMesh caches snapshots on disk, so with
@@ -234,6 +234,7 @@ def _split_inbox(src, dst_homes, parts):
     return chunks
 
 
+@pytest.mark.slow  # many refreshes or replays
 def test_replay_from_scratch_equals_incremental_refreshes(tmp_path):
     from pipelines.demo.generator import generate
     from pipelines.ingestion.service import inbox_files
@@ -308,6 +309,7 @@ def test_projections_from_the_heads_equal_those_from_the_fold_of_the_log(tmp_pat
     assert late_ones == {"Z1": "cancelled", "Z2": "completed"}  # the newer extract's, though received first
 
 
+@pytest.mark.slow  # many refreshes or replays
 def test_as_of_figures_do_not_change_when_later_extracts_arrive(tmp_path):
     from pipelines.demo.generator import generate
     from pipelines.ingestion.service import inbox_files

@@ -137,6 +137,7 @@ def test_without_complementary_suppression_the_attacker_recovers_cells(demo_ware
     assert attack(dict(tables.items()), _truth(demo_warehouse))
 
 
+@pytest.mark.slow  # many refreshes or replays
 @pytest.mark.parametrize("scale", [0.005, 0.01])
 def test_the_attacker_recovers_nothing_at_other_scales(tmp_path, scale):
     from pipelines.demo.generator import generate
@@ -224,7 +225,6 @@ def test_a_failing_gate_blocks_publication_and_keeps_the_previous_release(releas
     assert "previous release stays in place" in str(blocked.value)
 
 
-
 def test_the_gate_accepts_only_the_age_bands_of_the_seed(release, tmp_path):
     from pipelines.publication.quality import gate
 
@@ -239,6 +239,8 @@ def test_the_gate_accepts_only_the_age_bands_of_the_seed(release, tmp_path):
     assert not result.success
     assert result.failures == ["activity_by_territory: expect_column_values_to_be_in_set age_band (observed 1)"]
 
+
+@pytest.mark.slow  # many refreshes or replays
 def test_a_release_is_rebuilt_byte_for_byte_after_the_log_moved_on(tmp_path, demo_home):
     from pipelines.projections.sqlmesh_project import model_graph, refresh
 

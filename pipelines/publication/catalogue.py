@@ -112,7 +112,7 @@ TABLES: tuple[Table, ...] = (
            Column("territory_code", "VARCHAR NOT NULL", "INSEE code of the département, or SIREN of the EPCI"),
            Column("territory_name", "VARCHAR", "name of the territory (INSEE COG 2026)"),
            Column("year", "INTEGER NOT NULL", "calendar year"),
-           Column("population", "BIGINT", "legal population in force on 1 January 2026, inhabitants"),
+           Column("population", "BIGINT", f"inhabitants: {POPULATION}, summed over the territory's communes"),
            Column("newly_reattached", "BIGINT",
                   "residents re-attached to a GP at a centre that year (once per network), count (NULL when "
                   "withheld)"),

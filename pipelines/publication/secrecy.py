@@ -302,13 +302,8 @@ class Margin:
         return ("margin",) + self.key
 
 
-def fixed_groups(rows: list[dict[tuple, float]]) -> list[list[tuple]]:
-    """The groups of unknowns (labels) whose total the relations `rows` fix.
-
-    Unknowns that enter every relation with the same coefficient cannot be told apart, so they are
-    merged first (one commune's cells in the same totals, a series' months in one stretch) and
-    each connected block of relations is solved apart: the system stays the size of the territories,
-    not of the cells. A group of one is an unknown the relations give back."""
+def _alike(rows: list[dict[tuple, float]]) -> dict[tuple, list[tuple]]:
+    """The unknowns grouped by signature: the relations they enter, with their coefficients."""
     signature: dict[tuple, list] = defaultdict(list)
     for i, row in enumerate(rows):
         for label, coef in row.items():
@@ -316,6 +311,17 @@ def fixed_groups(rows: list[dict[tuple, float]]) -> list[list[tuple]]:
     groups: dict[tuple, list[tuple]] = defaultdict(list)
     for label, sig in signature.items():
         groups[tuple(sig)].append(label)
+    return groups
+
+
+def fixed_groups(rows: list[dict[tuple, float]]) -> list[list[tuple]]:
+    """The groups of unknowns (labels) whose total the relations `rows` fix.
+
+    Unknowns that enter every relation with the same coefficient cannot be told apart, so they are
+    merged first (one commune's cells in the same totals, a series' months in one stretch) and
+    each connected block of relations is solved apart: the system stays the size of the territories,
+    not of the cells. A group of one is an unknown the relations give back."""
+    groups = _alike(rows)
     sigs, merged = list(groups), list(groups.values())
     parent = list(range(len(rows)))
 
@@ -397,13 +403,7 @@ class _System:
     @classmethod
     def build(cls, base_rows, margins: list[Margin], values, hidden) -> "_System":
         rows = base_rows + [{("cell",) + c.key: 1.0 for c in m.members if c.suppressed} for m in margins]
-        signature: dict[tuple, list] = defaultdict(list)
-        for i, row in enumerate(rows):
-            for label, coef in row.items():
-                signature[label].append((i, coef))
-        groups: dict[tuple, list[tuple]] = defaultdict(list)
-        for label, sig in signature.items():
-            groups[tuple(sig)].append(label)
+        groups = _alike(rows)
         unit_of, sizes, unit_values, unit_hidden = {}, {}, {}, {}
         for k, labels in enumerate(groups.values()):
             if len(labels) == 1:

@@ -442,69 +442,87 @@ def protect_margins(margins: list[Margin], base_rows: list[dict[tuple, float]], 
     value the smallest goes first (a sibling EPCI rather than the département)."""
     for m in margins:
         m.primary = m.suppressed = any(settings.small(n) for n in m.counts)
-    if not settings.complementary:
-        return
-    system = _System.build(base_rows, margins, values, hidden)
-    system.values.update({m.label: m.value for m in margins})
-    members = {id(m): frozenset(system.members[k]) for k, m in enumerate(margins)}
-    by_member: dict[tuple, list[Margin]] = defaultdict(list)
-    for m in margins:
-        for unit in members[id(m)]:
-            by_member[unit].append(m)
-    by_label = {m.label: m for m in margins}
-    order = {"epci": 0, "departement": 1}
+    if settings.complementary:
+        _Widening(margins, _System.build(base_rows, margins, values, hidden)).run()
 
-    def preferred(candidates: list[Margin]) -> Margin:
-        return min(candidates, key=lambda m: (order.get(m.key[0], 9), m.value, m.key))
 
-    def siblings(target: Margin) -> list[Margin]:
-        """Published margins of target's level and year under a published margin containing it."""
-        parents = [p for p in margins if p is not target and not p.suppressed and p.key[2] == target.key[2]
-                   and members[id(target)] <= members[id(p)]]
-        return [m for m in margins if m is not target and not m.suppressed and m.key[0] == target.key[0]
-                and m.key[2] == target.key[2] and any(members[id(m)] & members[id(p)] for p in parents)]
+_LEVEL_ORDER = {"epci": 0, "departement": 1}
 
-    def linked(label: tuple) -> list[Margin]:
-        return _linked_margins(label, system.base, margins, system.rows(margins))
 
-    def found_now() -> set[tuple]:
-        return system.revealed(system.rows(margins)) - already
+def _finest_first(m: Margin):
+    return (_LEVEL_ORDER.get(m.key[0], 9), m.value, m.key)
 
-    def hides(trial: Margin, label: tuple) -> bool:
+
+class _Widening:
+    """The complementary withholding of margins, one at a time, each chosen to hide what is given back."""
+
+    TRIALS = 8  # totals tried, smallest first, before falling back on the one sure to help
+
+    def __init__(self, margins: list[Margin], system: _System):
+        self.margins, self.system = margins, system
+        system.values.update({m.label: m.value for m in margins})
+        self.members = {id(m): frozenset(system.members[k]) for k, m in enumerate(margins)}
+        self.by_member: dict[tuple, list[Margin]] = defaultdict(list)
+        for m in margins:
+            for unit in self.members[id(m)]:
+                self.by_member[unit].append(m)
+        self.by_label = {m.label: m for m in margins}
+        self.already = system.revealed(system.base)  # the finer tables' own protection answers for these
+
+    def found(self) -> set[tuple]:
+        return self.system.revealed(self.system.rows(self.margins)) - self.already
+
+    def run(self) -> None:
+        found = self.found()
+        while found:
+            label = min(found, key=repr)
+            trials, fallback = self.for_margin(label) if label[0] == "margin" else self.for_value(label)
+            if not any(self.hides(trial, label) for trial in trials[:self.TRIALS]):
+                if not fallback:
+                    raise SecrecyError(f"{label} cannot be protected: every territory total involved is "
+                                       "already withheld")
+                min(fallback, key=_finest_first).suppressed = True
+            found = self.found()
+
+    def hides(self, trial: Margin, label: tuple) -> bool:
         trial.suppressed = True
-        if label not in found_now():
+        if label not in self.found():
             return True
         trial.suppressed = False
         return False
 
-    already = system.revealed(system.base)  # the finer tables' own protection answers for these
-    found = found_now()
-    while found:
-        label = min(found, key=repr)
-        if label[0] == "margin":
-            # a withheld territory given back by its level's other territories in the same relations
-            # (a parent's siblings, a closed set of départements): the smallest of them that hides it
-            target = by_label[label]
-            peers = {id(m): m for m in siblings(target) + [m for m in linked(label) if m.key[0] == target.key[0]
-                                                           and m.key[2] == target.key[2]]}
-            trials = sorted(peers.values(), key=lambda m: (m.value, m.key))
-            fallback = trials or linked(label)
-        else:
-            # withheld where it lies, it may be given back through a sibling of that territory (the
-            # département less its other EPCIs): withholding the sibling keeps the département's
-            # figure when that is enough; else the finest total that holds it, else the coarsest linked
-            near = [s for m in by_member.get(label, []) if m.suppressed for s in siblings(m)]
-            containing = [m for m in by_member.get(label, []) if not m.suppressed]
-            others = [] if containing else linked(label)
-            trials = sorted(near, key=lambda m: (m.value, m.key)) + sorted(
-                (m for m in others if m not in near), key=lambda m: (order.get(m.key[0], 9), m.value, m.key))
-            fallback = containing or sorted(others, key=lambda m: (-order.get(m.key[0], 9), m.value, m.key))[:1]
-        if not any(hides(trial, label) for trial in trials[:8]):
-            if not fallback:
-                raise SecrecyError(f"{label} cannot be protected: every territory total involved is already "
-                                   "withheld")
-            preferred(fallback).suppressed = True
-        found = found_now()
+    def siblings(self, target: Margin) -> list[Margin]:
+        """Published margins of target's level and year under a published margin containing it."""
+        parents = [p for p in self.margins if p is not target and not p.suppressed and p.key[2] == target.key[2]
+                   and self.members[id(target)] <= self.members[id(p)]]
+        return [m for m in self.margins if m is not target and not m.suppressed and m.key[0] == target.key[0]
+                and m.key[2] == target.key[2] and any(self.members[id(m)] & self.members[id(p)] for p in parents)]
+
+    def linked(self, label: tuple) -> list[Margin]:
+        return _linked_margins(label, self.system.base, self.margins, self.system.rows(self.margins))
+
+    def for_margin(self, label: tuple) -> tuple[list[Margin], list[Margin]]:
+        """A withheld territory given back by its level's other territories in the same relations (a
+        parent's siblings, a closed set of départements): the smallest of them that hides it."""
+        target = self.by_label[label]
+        linked = self.linked(label)
+        peers = {id(m): m for m in self.siblings(target) + [m for m in linked if m.key[0] == target.key[0]
+                                                            and m.key[2] == target.key[2]]}
+        trials = sorted(peers.values(), key=lambda m: (m.value, m.key))
+        return trials, trials or linked
+
+    def for_value(self, label: tuple) -> tuple[list[Margin], list[Margin]]:
+        """A withheld value of a finer table. Withheld where it lies, it may be given back through a
+        sibling of that territory (the département less its other EPCIs): withholding the sibling
+        keeps the département's figure when that is enough; else the finest total that holds it,
+        else the coarsest linked one."""
+        near = [s for m in self.by_member.get(label, []) if m.suppressed for s in self.siblings(m)]
+        containing = [m for m in self.by_member.get(label, []) if not m.suppressed]
+        others = [] if containing else self.linked(label)
+        trials = sorted(near, key=lambda m: (m.value, m.key)) + sorted(
+            (m for m in others if m not in near), key=_finest_first)
+        coarsest = sorted(others, key=lambda m: (-_LEVEL_ORDER.get(m.key[0], 9), m.value, m.key))[:1]
+        return trials, containing or coarsest
 
 
 def _linked_margins(label: tuple, base_rows: list[dict[tuple, float]], margins: list[Margin],

@@ -127,66 +127,98 @@ def _reattachment_frames(cells: list[Cell], series: list[CentreSeries], by_centr
 INDICATOR_LEVELS = ("departement", "epci")
 
 
+@dataclass(frozen=True)
+class _Residents:
+    """A row of publication.residents_territory_yearly."""
+
+    level: str
+    code: str
+    year: int
+    population: int | None
+    newly_reattached: int
+    acts_completed: int
+    act_patients: int
+    attached_at_year_end: int
+
+    @property
+    def key(self) -> tuple:
+        return (self.level, self.code, self.year)
+
+
 def _territory_indicators(conn, settings: SecrecySettings, activity_cells: list[Cell], activity_rows: list[dict],
                           reattachment_cells: list[Cell], series: list[CentreSeries]) -> pl.DataFrame:
     """Per département and EPCI of residence and year: the residents' totals, each protected against
     the finer tables it adds up (acts against activity_by_territory and the cost table, re-attachments
     against reattachment_by_territory and the centres' series, attached patients against the other
     level), then the rates per inhabitant of what is published."""
-    names = geography.territory_names()
-    rows = [(*r, names.get((r[0], r[1]))) for r in conn.execute("""
+    rows = [_Residents(*r) for r in conn.execute("""
         SELECT level, territory_code, year, population, newly_reattached, acts_completed, act_patients,
                attached_at_year_end
         FROM publication.residents_territory_yearly
         ORDER BY level, territory_code, year""").fetchall()]
+    published = [r for r in rows if r.level in INDICATOR_LEVELS]
+    acts = _margins(published, activity_cells, "acts_completed", "act_patients")
+    protect_margins(list(acts.values()), activity_rows, {("cell",) + c.key: c.value for c in activity_cells}, {},
+                    settings)
+    reattached = _margins(published, reattachment_cells, "newly_reattached", "newly_reattached")
+    protect_margins(list(reattached.values()), *_reattachment_system(reattachment_cells, series), settings)
+    attached = _protect_attached(rows, published, settings)
+    return _indicator_frame(published, acts, reattached, attached)
+
+
+def _margins(rows: list[_Residents], cells: list[Cell], value: str, count: str) -> dict[tuple, Margin]:
+    """One margin per territory and year with some `value`: the commune cells it adds up."""
     epci_of = dict(geography.communes().select("commune_insee", "epci_code").iter_rows())
+    members: dict[tuple, list[Cell]] = defaultdict(list)
+    for c in cells:  # key: department, commune, year, ...
+        members[("departement", c.key[0], c.key[2])].append(c)
+        if epci_of.get(c.key[1]):
+            members[("epci", epci_of[c.key[1]], c.key[2])].append(c)
+    return {r.key: Margin(key=r.key, value=getattr(r, value), counts=(getattr(r, count),),
+                          members=members.get(r.key, []))
+            for r in rows if getattr(r, value) > 0}
 
-    def territories(department: str, commune: str) -> list[tuple[str, str]]:
-        epci = epci_of.get(commune)
-        return [("departement", department)] + ([("epci", epci)] if epci else [])
 
-    def margins(cells: list[Cell], year_at: int, value_at: int, counts_at: tuple[int, ...]) -> dict[tuple, Margin]:
-        members: dict[tuple, list[Cell]] = defaultdict(list)
-        for c in cells:
-            for level, code in territories(c.key[0], c.key[1]):
-                members[(level, code, c.key[year_at])].append(c)
-        return {(r[0], r[1], r[2]): Margin(key=(r[0], r[1], r[2]), value=r[value_at],
-                                           counts=tuple(r[i] for i in counts_at),
-                                           members=members.get((r[0], r[1], r[2]), []))
-                for r in rows if r[0] in INDICATOR_LEVELS and r[value_at] > 0}
-
-    acts = margins(activity_cells, 2, 5, (6,))
-    values = {("cell",) + c.key: c.value for c in activity_cells}
-    protect_margins(list(acts.values()), activity_rows, values, {}, settings)
-
-    reattached = margins(reattachment_cells, 2, 4, (4,))
-    labels, base, _ = reattachment_unknowns(reattachment_cells, series)
-    values = {("cell",) + c.key: c.value for c in reattachment_cells}
+def _reattachment_system(cells: list[Cell], series: list[CentreSeries]) -> tuple[list[dict], dict, dict]:
+    """The relations reattachment_by_territory and the centres' series already give, by label, with
+    the values behind them; a month with no re-attachment may be known (zero is published)."""
+    labels, base, _ = reattachment_unknowns(cells, series)
+    values = {("cell",) + c.key: c.value for c in cells}
     hidden = {}
     for s in series:
-        for m, n in zip(s.months, s.newly):
-            values[("month", s.centre_id, m)] = n
-            hidden[("month", s.centre_id, m)] = n > 0
-    base_rows = [{labels[j]: coef for j, coef in row.items()} for row in base]
-    protect_margins(list(reattached.values()), base_rows, values, hidden, settings)
+        for month, n in zip(s.months, s.newly):
+            values[("month", s.centre_id, month)] = n
+            hidden[("month", s.centre_id, month)] = n > 0
+    return [{labels[j]: coef for j, coef in row.items()} for row in base], values, hidden
 
-    # attached patients: a département and its EPCIs relate through the parts they share
+
+def _protect_attached(rows: list[_Residents], published: list[_Residents], settings) -> dict[tuple, Margin]:
+    """Attached patients: a département and its EPCIs relate through the parts they share (the
+    rows of level departement_epci, never published), which may not be given back when small."""
     parts: dict[tuple, list[Cell]] = defaultdict(list)
     for r in rows:
-        if r[0] == "departement_epci" and r[7] > 0:
-            department, epci = r[1].split("|")
-            part = Cell(key=("part", department, epci, r[2]), group=(), value=r[7], counts=(r[7],), suppressed=True)
-            parts[("departement", department, r[2])].append(part)
+        if r.level == "departement_epci" and r.attached_at_year_end > 0:
+            department, epci = r.code.split("|")
+            part = Cell(key=("part", department, epci, r.year), group=(), value=r.attached_at_year_end,
+                        counts=(r.attached_at_year_end,), suppressed=True)
+            parts[("departement", department, r.year)].append(part)
             if epci:
-                parts[("epci", epci, r[2])].append(part)
-    attached = {(r[0], r[1], r[2]): Margin(key=(r[0], r[1], r[2]), value=r[7], counts=(r[7],),
-                                           members=parts.get((r[0], r[1], r[2]), []))
-                for r in rows if r[0] in INDICATOR_LEVELS and r[7] > 0}
+                parts[("epci", epci, r.year)].append(part)
+    attached = {r.key: Margin(key=r.key, value=r.attached_at_year_end, counts=(r.attached_at_year_end,),
+                              members=parts.get(r.key, []))
+                for r in published if r.attached_at_year_end > 0}
     part_cells = {("cell",) + p.key: p for members in parts.values() for p in members}
     protect_margins(list(attached.values()), [], {label: p.value for label, p in part_cells.items()},
                     {label: settings.small(p.value) for label, p in part_cells.items()}, settings)
+    return attached
 
-    def shown(margin: Margin | None, value: int) -> int | None:
+
+def _indicator_frame(rows: list[_Residents], acts: dict, reattached: dict, attached: dict) -> pl.DataFrame:
+    """The published rows: a withheld count is NULL, and so is its rate."""
+    names = geography.territory_names()
+
+    def shown(margins: dict, r: _Residents, value: int) -> int | None:
+        margin = margins.get(r.key)
         return value if margin is None or not margin.suppressed else None
 
     def rate(numerator: int | None, population: int | None, per: float, digits: int) -> float | None:
@@ -194,14 +226,11 @@ def _territory_indicators(conn, settings: SecrecySettings, activity_cells: list[
 
     out = []
     for r in rows:
-        if r[0] not in INDICATOR_LEVELS:
-            continue
-        key = (r[0], r[1], r[2])
-        newly, acts_n, held = (shown(reattached.get(key), r[4]), shown(acts.get(key), r[5]),
-                               shown(attached.get(key), r[7]))
-        out.append((r[0], r[1], r[8], r[2], r[3], newly, rate(newly, r[3], 10_000, 1), acts_n,
-                    rate(acts_n, r[3], 10_000, 1), held, rate(held, r[3], 1, 4),
-                    None in (newly, acts_n, held)))
+        newly, acts_n, held = (shown(reattached, r, r.newly_reattached), shown(acts, r, r.acts_completed),
+                               shown(attached, r, r.attached_at_year_end))
+        out.append((r.level, r.code, names.get((r.level, r.code)), r.year, r.population,
+                    newly, rate(newly, r.population, 10_000, 1), acts_n, rate(acts_n, r.population, 10_000, 1),
+                    held, rate(held, r.population, 1, 4), None in (newly, acts_n, held)))
     return pl.DataFrame(out, orient="row", schema={
         "level": pl.Utf8, "territory_code": pl.Utf8, "territory_name": pl.Utf8, "year": pl.Int32,
         "population": pl.Int64, "newly_reattached": pl.Int64, "reattached_per_10000": pl.Float64,

@@ -376,17 +376,6 @@ def revealed(rows: list[dict[tuple, float]], values: dict[tuple, int], hidden: d
     return out
 
 
-def margin_rows(margins: list[Margin]) -> list[dict[tuple, float]]:
-    """Each margin as a relation between its withheld members (and itself, when withheld)."""
-    rows = []
-    for m in margins:
-        row = {("cell",) + c.key: 1.0 for c in m.members if c.suppressed}
-        if m.suppressed:
-            row[m.label] = -1.0
-        rows.append(row)
-    return rows
-
-
 @dataclass
 class _System:
     """The attacker's relations with the unknowns that always enter them alike merged into units:
@@ -499,7 +488,7 @@ class _Widening:
                 and m.key[2] == target.key[2] and any(self.members[id(m)] & self.members[id(p)] for p in parents)]
 
     def linked(self, label: tuple) -> list[Margin]:
-        return _linked_margins(label, self.system.base, self.margins, self.system.rows(self.margins))
+        return _linked_margins(label, self.system.rows(self.margins), self.margins)
 
     def for_margin(self, label: tuple) -> tuple[list[Margin], list[Margin]]:
         """A withheld territory given back by its level's other territories in the same relations (a
@@ -525,10 +514,9 @@ class _Widening:
         return trials, containing or coarsest
 
 
-def _linked_margins(label: tuple, base_rows: list[dict[tuple, float]], margins: list[Margin],
-                    rows: list[dict[tuple, float]] | None = None) -> list[Margin]:
-    """The published margins whose relation is linked, through shared unknowns, to `label`'s."""
-    rows = rows if rows is not None else base_rows + margin_rows(margins)
+def _linked_margins(label: tuple, rows: list[dict[tuple, float]], margins: list[Margin]) -> list[Margin]:
+    """The published margins whose relation is linked, through shared unknowns, to `label`'s
+    (`rows`: the other relations, then one per margin in the order of `margins`)."""
     by_label: dict[tuple, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         for unknown in row:
@@ -541,5 +529,5 @@ def _linked_margins(label: tuple, base_rows: list[dict[tuple, float]], margins: 
                 fresh = set(rows[i]) - seen_labels
                 seen_labels |= fresh
                 todo += fresh
-    first = len(base_rows)
+    first = len(rows) - len(margins)
     return [m for k, m in enumerate(margins) if first + k in seen_rows and not m.suppressed]

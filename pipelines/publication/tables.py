@@ -12,7 +12,6 @@ import duckdb
 import polars as pl
 
 from pipelines import geography
-
 from pipelines.publication.secrecy import (Cell, CentreSeries, Margin, SecrecySettings, closed_department_sets,
                                            protect_activity, protect_margins, protect_reattachment,
                                            reattachment_unknowns)
@@ -60,8 +59,9 @@ def _activity(conn, settings: SecrecySettings) -> tuple[list[Cell], list[dict], 
                for year, act_type, component in exposed_groups]
     # what the cost table tells of the withheld cells: per group whose total it publishes, their sum
     totals: dict[tuple, dict[tuple, float]] = defaultdict(dict)
+    withheld_totals = set(exposed_groups)
     for c in cells:
-        if c.suppressed and c.group not in set(exposed_groups):
+        if c.suppressed and c.group not in withheld_totals:
             totals[c.group][("cell",) + c.key] = 1.0
     return cells, list(totals.values()), exposed
 
@@ -100,7 +100,8 @@ def _reattachment(conn, settings: SecrecySettings) -> tuple[list[Cell], list[Cen
     return cells, series, by_centre
 
 
-def _reattachment_frames(cells: list[Cell], series: list[CentreSeries], by_centre: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _reattachment_frames(cells: list[Cell], series: list[CentreSeries],
+                         by_centre: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
     territory = pl.DataFrame(
         [(*c.key, None if c.suppressed else c.value, None if c.suppressed else c.counts[1], c.suppressed)
          for c in cells],

@@ -13,3 +13,26 @@ def department_of_code(evaluator, code: exp.Expression) -> exp.Expression:
     sql = code.sql(dialect=evaluator.dialect)
     return parse_one(f"CASE WHEN LEFT({sql}, 2) IN ('97', '98') THEN LEFT({sql}, 3) ELSE LEFT({sql}, 2) END",
                      dialect=evaluator.dialect)
+
+
+@macro()
+def latest_versions(evaluator, event_type: exp.Expression, heads_are_latest: exp.Expression,
+                    as_of: exp.Expression, log_position: exp.Expression) -> exp.Expression:
+    """The event ids of the latest version of each key of `event_type`, for `event_id IN (...)`.
+
+    Unbounded (no as-of time, no log position), it is the log's head, which the ingestion keeps as
+    the fold of the log (`heads_are_latest`); bounded, the fold of the versions recorded by then,
+    the latest recorded time winning and the log position breaking ties. One branch's filter is
+    constant false, which DuckDB skips. The variables come in as arguments so that the models
+    name them (`@VAR(...)`) and SQLMesh sees what they depend on."""
+    d = evaluator.dialect
+    return parse_one(f"""(
+      SELECT event_id FROM events.log.heads WHERE {heads_are_latest.sql(dialect=d)}
+      UNION ALL
+      SELECT event_id FROM events.log.events
+      WHERE event_type = {event_type.sql(dialect=d)}
+        AND recorded_at <= CAST({as_of.sql(dialect=d)} AS TIMESTAMP)
+        AND event_id <= CAST({log_position.sql(dialect=d)} AS BIGINT)
+        AND NOT {heads_are_latest.sql(dialect=d)}
+      QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
+    )""", dialect=d)

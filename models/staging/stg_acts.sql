@@ -40,18 +40,7 @@ FROM (
   FROM events.log.events
   WHERE
     event_type = @event_type
-    AND event_id IN (
-      /* the latest version of each act. Unbounded (no as-of time, no log position), it is the
-         log's head, which the ingestion keeps (config.yaml: heads_are_latest); bounded, the fold
-         of the versions recorded by then. One branch's filter is constant false: DuckDB skips it. */
-      SELECT event_id FROM events.log.heads
-      WHERE @VAR('heads_are_latest')
-      UNION ALL
-      SELECT event_id FROM events.log.events
-      WHERE event_type = @event_type AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
-        AND NOT @VAR('heads_are_latest')
-      QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
-    )
+    AND event_id IN @latest_versions(@event_type, @VAR('heads_are_latest'), @VAR('as_of'), @VAR('log_position'))
 ) AS e
 WHERE
   /* patients who objected to the use of their data (right to object) */

@@ -30,15 +30,7 @@ FROM (
   FROM events.log.events
   WHERE
     event_type = 'gp_declared'
-    AND event_id IN (
-      /* the latest version of each key: its head, or the fold when bounded (as in the act staging) */
-      SELECT event_id FROM events.log.heads WHERE @VAR('heads_are_latest')
-      UNION ALL
-      SELECT event_id FROM events.log.events
-      WHERE event_type = 'gp_declared' AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
-        AND NOT @VAR('heads_are_latest')
-      QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
-    )
+    AND event_id IN @latest_versions('gp_declared', @VAR('heads_are_latest'), @VAR('as_of'), @VAR('log_position'))
 ) AS e
 WHERE
   /* patients who objected to the use of their data (right to object) */

@@ -36,3 +36,25 @@ def latest_versions(evaluator, event_type: exp.Expression, heads_are_latest: exp
         AND NOT {heads_are_latest.sql(dialect=d)}
       QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
     )""", dialect=d)
+
+
+def _per_act(evaluator, amount: str, acts: exp.Expression) -> exp.Expression:
+    acts_sql = acts.sql(dialect=evaluator.dialect)
+    return parse_one(f"CAST(CASE WHEN {acts_sql} > 0 THEN ({amount}) / {acts_sql} END AS DECIMAL(18, 2))",
+                     dialect=evaluator.dialect)
+
+
+@macro()
+def cost_per_act(evaluator, operating_cost: exp.Expression, acts: exp.Expression) -> exp.Expression:
+    """Operating cost per completed act, euros to the cent; NULL without completed acts (marts.md)."""
+    return _per_act(evaluator, operating_cost.sql(dialect=evaluator.dialect), acts)
+
+
+@macro()
+def net_cost_per_act(evaluator, operating_cost: exp.Expression, insurance_revenue: exp.Expression,
+                     other_income: exp.Expression, acts: exp.Expression) -> exp.Expression:
+    """(Operating cost - insurance revenue - other income) per completed act, euros to the cent;
+    NULL without completed acts (marts.md)."""
+    d = evaluator.dialect
+    return _per_act(evaluator, f"{operating_cost.sql(dialect=d)} - {insurance_revenue.sql(dialect=d)} - "
+                               f"{other_income.sql(dialect=d)}", acts)

@@ -58,6 +58,6 @@ SELECT
   operating_cost_eur, -- sum of the month's charge lines, euros
   insurance_revenue_eur, -- tariff in force for completed acts, euros
   other_income_eur, -- rent received and grants, euros
-  CAST(CASE WHEN acts_completed > 0 THEN operating_cost_eur / acts_completed END AS DECIMAL(18, 2)) AS cost_per_consultation_eur, -- operating cost / completed acts, euros
-  CAST(CASE WHEN acts_completed > 0 THEN (operating_cost_eur - insurance_revenue_eur - other_income_eur) / acts_completed END AS DECIMAL(18, 2)) AS net_cost_per_consultation_eur -- (operating cost - insurance revenue - other income) / completed acts, euros
+  @cost_per_act(operating_cost_eur, acts_completed) AS cost_per_consultation_eur, -- operating cost / completed acts, euros
+  @net_cost_per_act(operating_cost_eur, insurance_revenue_eur, other_income_eur, acts_completed) AS net_cost_per_consultation_eur -- (operating cost - insurance revenue - other income) / completed acts, euros
 FROM joined

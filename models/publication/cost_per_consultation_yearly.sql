@@ -38,6 +38,6 @@ SELECT
   CAST(operating_cost_eur AS DECIMAL(18, 2)) AS operating_cost_eur, -- sum of the year's charge lines, euros
   CAST(insurance_revenue_eur AS DECIMAL(18, 2)) AS insurance_revenue_eur, -- tariff in force for completed acts, euros
   CAST(other_income_eur AS DECIMAL(18, 2)) AS other_income_eur, -- rent received and grants, euros
-  CAST(CASE WHEN acts_completed > 0 THEN operating_cost_eur / acts_completed END AS DECIMAL(18, 2)) AS cost_per_consultation_eur, -- operating cost / completed acts, euros
-  CAST(CASE WHEN acts_completed > 0 THEN (operating_cost_eur - insurance_revenue_eur - other_income_eur) / acts_completed END AS DECIMAL(18, 2)) AS net_cost_per_consultation_eur -- (operating cost - insurance revenue - other income) / completed acts, euros
+  @cost_per_act(operating_cost_eur, acts_completed) AS cost_per_consultation_eur, -- operating cost / completed acts, euros
+  @net_cost_per_act(operating_cost_eur, insurance_revenue_eur, other_income_eur, acts_completed) AS net_cost_per_consultation_eur -- (operating cost - insurance revenue - other income) / completed acts, euros
 FROM yearly

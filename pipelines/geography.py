@@ -16,8 +16,9 @@ from pipelines.registry import SEEDS_DIR
 PACKAGE = "@etalab/decoupage-administratif"
 PACKAGE_VERSION = "6.0.0"
 PACKAGE_INTEGRITY = "sha512-XavYsFlbcM/prKr8hNHPKER94IHw/dsxNM4nxjWMYk6PLFACpEedvn/7wK8Baozm0dCYhWWcf+7bcWpA5pmCaQ=="
-VINTAGE = "COG 2026"
-POPULATION = "legal populations in force on 1 January 2026 (INSEE, reference year 2023)"
+VINTAGE_YEAR = 2026
+VINTAGE = f"COG {VINTAGE_YEAR}"
+POPULATION = f"legal populations in force on 1 January {VINTAGE_YEAR} (INSEE, reference year {VINTAGE_YEAR - 3})"
 SOURCE = f"INSEE {VINTAGE}, from {PACKAGE} {PACKAGE_VERSION} (Licence Ouverte 2.0)"
 
 

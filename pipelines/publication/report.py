@@ -18,6 +18,8 @@ from decimal import Decimal
 
 import polars as pl
 
+from pipelines import geography
+
 _MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
            "novembre", "décembre"]
 _SHORT_MONTHS = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."]
@@ -261,8 +263,9 @@ def _territory_section(territory: pl.DataFrame, until) -> str:
     departments = _territory_table(territory, "departement", year, "territory-departements")
     epci = _territory_table(territory, "epci", year, "territory-epci")
     return (f"<p>Où vivent les patients des centres, rapporté au nombre d'habitants, en {year} : par département "
-            "puis par intercommunalité (EPCI) de résidence. Population légale en vigueur au 1er janvier 2026 "
-            "(Insee, Code officiel géographique 2026). Un tiret signale un chiffre retenu par le secret "
+            "puis par intercommunalité (EPCI) de résidence. Population légale en vigueur au 1er janvier "
+            f"{geography.VINTAGE_YEAR} (Insee, Code officiel géographique {geography.VINTAGE_YEAR}). Un tiret "
+            "signale un chiffre retenu par le secret "
             "statistique.</p>\n<h3>Par département de résidence</h3>\n"
             + (departments or "<p>Pas de donnée publiée.</p>")
             + "\n<h3>Par intercommunalité de résidence</h3>\n" + (epci or "<p>Pas de donnée publiée.</p>"))

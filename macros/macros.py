@@ -16,9 +16,10 @@ def department_of_code(evaluator, code: exp.Expression) -> exp.Expression:
 
 
 @macro()
-def latest_versions(evaluator, event_type: exp.Expression, heads_are_latest: exp.Expression,
+def latest_versions(evaluator, stream: exp.Expression, event_type: exp.Expression, heads_are_latest: exp.Expression,
                     as_of: exp.Expression, log_position: exp.Expression) -> exp.Expression:
-    """The event ids of the latest version of each key of `event_type`, for `event_id IN (...)`.
+    """The event ids of the latest version of each key of `event_type` in the log's `stream` table,
+    for `event_id IN (...)`.
 
     Unbounded (no as-of time, no log position), it is the log's head, which the ingestion keeps as
     the fold of the log (`heads_are_latest`); bounded, the fold of the versions recorded by then,
@@ -26,10 +27,11 @@ def latest_versions(evaluator, event_type: exp.Expression, heads_are_latest: exp
     constant false, which DuckDB skips. The variables come in as arguments so that the models
     name them (`@VAR(...)`) and SQLMesh sees what they depend on."""
     d = evaluator.dialect
+    table = exp.to_identifier(stream.name).sql(dialect=d)  # a stream of the log: acts, gp_declarations, costs
     return parse_one(f"""(
       SELECT event_id FROM events.log.heads WHERE {heads_are_latest.sql(dialect=d)}
       UNION ALL
-      SELECT event_id FROM events.log.events
+      SELECT event_id FROM events.log.{table}
       WHERE event_type = {event_type.sql(dialect=d)}
         AND recorded_at <= CAST({as_of.sql(dialect=d)} AS TIMESTAMP)
         AND event_id <= CAST({log_position.sql(dialect=d)} AS BIGINT)

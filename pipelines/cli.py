@@ -86,10 +86,10 @@ def _run_job(paths, name: str, run_config: dict | None = None, groups: tuple[str
 
 def _received_since(paths, since) -> list[tuple]:
     """Receipts stored since `since`: (file, status, read, appended, duplicates, quarantined, reason)."""
-    got = _read_log(paths, {"receipts": (
-        "SELECT file_name, status, rows_read, rows_appended, rows_duplicate, rows_quarantined, reason "
-        "FROM ingest.receipts WHERE ingested_at >= ? ORDER BY ingested_at, file_name", [since])})
-    return got["receipts"]
+    from pipelines.eventlog.read_model import read_log
+
+    with read_log(paths.events_db) as log:
+        return log.receipts_since(since)
 
 
 def _say_ingested(paths, since) -> None:
@@ -269,25 +269,11 @@ def _cmd_dev(args) -> int:
     os.execve(command[0], command, environment_with(DAGSTER_HOME=str(dagster_home), CARNET_HOME=str(paths.home)))
 
 
-def _read_log(paths, sql_by_name: dict[str, tuple[str, list]]) -> dict:
-    """Read-only queries on the event log; a clear message while a writer holds it."""
-    import duckdb
-
-    try:
-        conn = duckdb.connect(str(paths.events_db), read_only=True)
-    except duckdb.IOException as exc:
-        raise ConfigurationError(f"the event log {paths.events_db} is being written (an ingestion or refresh is "
-                                 f"running); try again when it has finished ({exc})") from None
-    try:
-        return {name: conn.execute(sql, params).fetchall() for name, (sql, params) in sql_by_name.items()}
-    finally:
-        conn.close()
-
-
 def _cmd_status(args) -> int:
     """Inbox waiting, events, files, quarantine by reason, last refresh, last release, last incident."""
     import duckdb
 
+    from pipelines.eventlog.read_model import read_log
     from pipelines.ingestion.service import hidden_files, inbox_files
     from pipelines.publication.release import current_manifest
 
@@ -295,13 +281,10 @@ def _cmd_status(args) -> int:
     if not paths.events_db.exists():
         print(f"no event log yet in {paths.home}; run `carnet ingest` (or `carnet demo`)")
         return 0
-    got = _read_log(paths, {
-        "events": ("SELECT event_type, count(*) FROM log.events GROUP BY 1 ORDER BY 1", []),
-        "files": ("SELECT status, count(*) FROM ingest.receipts GROUP BY 1 ORDER BY 1", []),
-        "known": ("SELECT DISTINCT file_name FROM ingest.receipts", []),
-        "reasons": ("SELECT rule, count(*) FROM ingest.quarantine WHERE resolved_at IS NULL GROUP BY 1 ORDER BY 2 DESC, 1", []),
-    })
-    known = {r[0] for r in got["known"]}
+    with read_log(paths.events_db) as log:
+        got = {"events": log.events_by_type(), "files": log.files_by_status(),
+               "reasons": log.open_quarantine_by_rule()}
+        known = log.received_file_names()
     waiting = [p for p in inbox_files(paths.inbox)] if paths.inbox.exists() else []
     waiting = [p for p in waiting if p.name not in known]
     print(f"carnet home: {paths.home}")
@@ -363,6 +346,27 @@ def _cmd_requeue(args) -> int:
     return 0
 
 
+def _cmd_migrate(args) -> int:
+    """Upgrade the event log to the layout this carnet writes, in one transaction."""
+    import duckdb
+
+    from pipelines.eventlog.lock import writer_lock
+    from pipelines.eventlog.migration import migrate
+
+    settings = _settings(args)
+    paths = settings.paths.ensure()
+    if not paths.events_db.exists():
+        print(f"no event log in {paths.home}: nothing to upgrade")
+        return 0
+    with writer_lock(paths.writer_lock, timeout_s=args.wait, on_wait=_say_waiting):
+        conn = duckdb.connect(str(paths.events_db), config=settings.duckdb_config(paths))
+        try:
+            print(migrate(conn).describe())
+        finally:
+            conn.close()
+    return 0
+
+
 def _cmd_object(args) -> int:
     """Honour patients' objections: NIRs read from standard input (never from the command line,
     which shells keep in their history), one per line."""
@@ -386,8 +390,8 @@ def _cmd_object(args) -> int:
         log = EventLog(conn)
         try:
             log.begin()
-            log.check_key(pseudonymiser.fingerprint())
-            recorded = sum(log.record_objection(pseudonymiser.subject_id(n), Pseudonymiser.pseudonym) for n in nirs)
+            log.vault.check_key(pseudonymiser.fingerprint())
+            recorded = sum(log.vault.record_objection(pseudonymiser.subject_id(n), Pseudonymiser.pseudonym) for n in nirs)
             log.commit()
         except BaseException:
             log.rollback()
@@ -404,6 +408,7 @@ def _cmd_quarantine(args) -> int:
     """List quarantined rows by centre, file and rule; export them for the centres to fix."""
     import csv
 
+    from pipelines.eventlog.read_model import read_log
     from pipelines.registry import load_registry
     from pipelines.spreadsheet_cells import safe_cell
 
@@ -412,14 +417,8 @@ def _cmd_quarantine(args) -> int:
         raise ConfigurationError(f"no event log in {paths.home}: nothing is quarantined yet")
     if args.centre and load_registry().get(args.centre) is None:
         raise ConfigurationError(f"unknown centre {args.centre!r}: use a FINESS number of seeds/centres.csv")
-    where, params = ("WHERE resolved_at IS NULL AND centre_id = ?", [args.centre]) if args.centre \
-        else ("WHERE resolved_at IS NULL", [])
-    got = _read_log(paths, {
-        "summary": (f"SELECT coalesce(centre_id, '?'), file_name, rule, count(*) FROM ingest.quarantine {where} "
-                    "GROUP BY ALL ORDER BY ALL", params),
-        "rows": (f"SELECT coalesce(centre_id, 'unknown_centre'), file_name, line, column_name, value_masked, rule, "
-                 f"message, all_reasons FROM ingest.quarantine {where} ORDER BY ALL", params),
-    })
+    with read_log(paths.events_db) as log:
+        got = {"summary": log.quarantine_summary(args.centre), "rows": log.quarantine_rows(args.centre)}
     if not got["summary"]:
         print("quarantine is empty" + (f" for centre {args.centre}" if args.centre else ""))
         return 0
@@ -500,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     rq.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a running ingestion or refresh")
     ob = command("object", _cmd_object, "a patient objects to the use of their data: NIRs on standard input")
     ob.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a running ingestion or refresh")
+    mg = command("migrate", _cmd_migrate, "upgrade the event log to this carnet's layout (keeps every event)")
+    mg.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a running ingestion or refresh")
     command("status", _cmd_status, "inbox waiting, events, quarantine, last refresh, release and incident")
     command("dev", _cmd_dev, "the Dagster UI and daemon on carnet's Dagster instance (dagster dev); "
                              "other arguments are passed on to `dagster dev` (e.g. -p 3001)")

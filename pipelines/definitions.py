@@ -2,7 +2,7 @@
 import dagster as dg
 
 from pipelines.incidents import incident_sensor
-from pipelines.ingestion.assets import ingest_inbox_asset
+from pipelines.ingestion.assets import ingest_inbox_asset, log_parquet
 from pipelines.ingestion.sensors import build_inbox_sensor
 from pipelines.projections.assets import sqlmesh_models
 from pipelines.publication.assets import observatory, quality_gate, release_candidate
@@ -16,7 +16,7 @@ ingest_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[ingest_inbox_asset, sqlmesh_models, release_candidate, observatory],
+    assets=[ingest_inbox_asset, log_parquet, sqlmesh_models, release_candidate, observatory],
     asset_checks=[quality_gate],
     jobs=[ingest_job, nightly_refresh_job],
     schedules=[nightly_refresh_schedule],

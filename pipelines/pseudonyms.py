@@ -33,6 +33,9 @@ class Pseudonymiser:
         # NIR, subject id digest, pseudonym: this process only, oldest first. A frame, so that a
         # batch's patients are found by one join rather than one dictionary lookup each.
         self._cache = pl.DataFrame(schema=_CACHE_SCHEMA)
+        # NIR → (subject id, candidate salt, pseudonym under that salt), computed by `prepare` off the
+        # writer's path; `assign` takes them when the vault keeps the candidate (a new patient).
+        self._prepared: dict[str, tuple[str, str, str]] = {}
 
     def fingerprint(self) -> str:
         """An HMAC of a fixed label under the key: tells keys apart, reveals nothing of the key."""
@@ -51,6 +54,21 @@ class Pseudonymiser:
         # hmac.digest is OpenSSL's one-shot HMAC: half the cost of building an HMAC object per patient
         return hmac.digest(bytes.fromhex(salt), subject_id.encode(), "sha256").hex()[:PSEUDONYM_CHARS]
 
+    def prepare(self, nirs: pl.Series) -> None:
+        """Compute, ahead of the writer, the HMACs of the NIRs this process has not seen: subject id,
+        and the pseudonym under a fresh candidate salt. Runs in the judging thread while the previous
+        batch is stored; `assign` then costs a new patient no HMAC. Only the vault's answer (an
+        existing salt) can make a candidate useless."""
+        distinct = pl.Series(NIR, nirs, dtype=pl.Utf8).unique()
+        unseen = distinct.to_frame().join(self._cache.select(NIR), on=NIR, how="anti").get_column(NIR).to_list()
+        unseen = [n for n in unseen if n not in self._prepared]
+        if not unseen:
+            return
+        pool, width = os.urandom(SALT_BYTES * len(unseen)).hex(), 2 * SALT_BYTES
+        for i, nir in enumerate(unseen):
+            subject, salt = self.subject_id(nir), pool[i * width:(i + 1) * width]
+            self._prepared[nir] = (subject, salt, self.pseudonym(salt, subject))
+
     def assign(self, nirs: Iterable[str] | pl.Series, salts_for: Callable[[dict[str, str]], dict[str, str]],
                objected: set[str] = frozenset()) -> tuple[pl.DataFrame, set[str]]:
         """(frame of `patient_nir` → `patient_pseudonym`, NIRs refused) for these NIRs. A patient whose
@@ -65,21 +83,25 @@ class Pseudonymiser:
             objecting = pl.col(SUBJECT).is_in(digests.implode())
             refused.update(remembered.filter(objecting).get_column(NIR).to_list())
             remembered = remembered.filter(~objecting)
-        new_nirs, new_subjects = [], []
+        new_nirs, prepared = [], []
+        missing = [n for n in found.filter(pl.col(SUBJECT).is_null()).get_column(NIR).to_list()
+                   if n not in self._prepared]
+        if missing:
+            self.prepare(pl.Series(NIR, missing, dtype=pl.Utf8))
         for nir in found.filter(pl.col(SUBJECT).is_null()).get_column(NIR).to_list():
-            subject = self.subject_id(nir)
+            subject, salt, pseudonym = self._prepared.pop(nir)
             if subject in objected:
                 refused.add(nir)
             else:
                 new_nirs.append(nir)
-                new_subjects.append(subject)
+                prepared.append((subject, salt, pseudonym))
         fresh = pl.DataFrame(schema=_CACHE_SCHEMA)
         if new_nirs:
-            # candidate salts drawn in one call to the OS: the vault keeps an existing salt over them
-            pool, width = os.urandom(SALT_BYTES * len(new_nirs)).hex(), 2 * SALT_BYTES
-            salts = salts_for({s: pool[i * width:(i + 1) * width] for i, s in enumerate(new_subjects)})
-            fresh = pl.DataFrame({NIR: new_nirs, SUBJECT: [bytes.fromhex(s) for s in new_subjects],
-                                  PSEUDONYM: [self.pseudonym(salts[s], s) for s in new_subjects]},
+            # the vault keeps an existing salt over the candidate: only then is an HMAC computed here
+            salts = salts_for({subject: salt for subject, salt, _ in prepared})
+            fresh = pl.DataFrame({NIR: new_nirs, SUBJECT: [bytes.fromhex(s) for s, _, _ in prepared],
+                                  PSEUDONYM: [p if salts[s] == salt else self.pseudonym(salts[s], s)
+                                              for s, salt, p in prepared]},
                                  schema=_CACHE_SCHEMA)
             self._remember(fresh)
         return pl.concat([remembered, fresh]).select(NIR, PSEUDONYM), refused

@@ -38,6 +38,11 @@ class CarnetPaths:
         return self.home / "events.duckdb"
 
     @property
+    def log_parquet(self) -> Path:
+        """The log's streams as Parquet, derived from `events_db` (see `eventlog/parquet_export.py`)."""
+        return self.home / "log-parquet"
+
+    @property
     def warehouse_db(self) -> Path:
         return self.home / "warehouse.duckdb"
 

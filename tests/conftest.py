@@ -43,9 +43,13 @@ class Home:
         self.root = root
         self.inbox = root / "inbox"
         self.inbox.mkdir(parents=True, exist_ok=True)
-        self.conn = connect(root / "events.duckdb")
-        self.log = EventLog(self.conn)
+        self.reopen()
         self.pseudonymiser = Pseudonymiser(KEY)
+
+    def reopen(self) -> None:
+        """A new writer connection (after another process wrote the log)."""
+        self.conn = connect(self.root / "events.duckdb")
+        self.log = EventLog(self.conn)
 
     def ingest(self, **kw):
         return ingest_inbox(self.inbox, self.log, default_registry(), self.pseudonymiser, **kw)
@@ -98,5 +102,4 @@ def demo_warehouse(demo_home):
     try:
         return refresh(carnet_paths(home.root)).warehouse
     finally:
-        home.conn = connect(home.root / "events.duckdb")
-        home.log.conn = home.conn
+        home.reopen()

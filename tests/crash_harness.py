@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from pipelines.eventlog.store import EventLog, connect
+from pipelines.eventlog.streams import COSTS, STREAMS
 from pipelines.ingestion.events import PSEUDONYM
 from pipelines.ingestion.service import ingest_inbox
 from pipelines.pseudonyms import Pseudonymiser
@@ -73,9 +74,9 @@ def log_state(home: Path) -> dict:
     conn = connect(home / "events.duckdb")
     try:
         return {
-            "events": conn.execute(f"""
-                SELECT event_id, business_key, json_merge_patch(payload, '{{"{PSEUDONYM}": null}}')::VARCHAR,
-                       recorded_at, source_file, source_line FROM log.events ORDER BY event_id""").fetchall(),
+            "events": [row for s in STREAMS for row in conn.execute(
+                f"SELECT * EXCLUDE (payload_hash, ingested_at{', ' + PSEUDONYM if s is not COSTS else ''}) "
+                f"FROM {s.table} ORDER BY event_id").fetchall()],
             "heads": conn.execute("SELECT business_key, event_id, recorded_at FROM log.heads "
                                   "ORDER BY business_key").fetchall(),
             "patients": conn.execute("SELECT count(*) FROM vault.patient_keys").fetchall(),

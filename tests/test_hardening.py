@@ -38,8 +38,7 @@ def _quarantine(home, file_name=None):
 
 
 def _amounts(home):
-    return home.q("SELECT payload->>'act_id', (payload->>'amount_eur')::DECIMAL(18,2)::VARCHAR "
-                  "FROM log.events ORDER BY 1")
+    return home.q("SELECT act_id, amount_eur::VARCHAR FROM log.acts ORDER BY 1")
 
 
 def _xlsx(rows) -> bytes:
@@ -309,7 +308,7 @@ def test_objections_and_excluded_pseudonyms_cannot_be_paired_by_order(home):
         subject = home.pseudonymiser.subject_id(nir)
         truth[subject] = Pseudonymiser.pseudonym(salts[subject], subject)
         home.log.begin()
-        home.log.record_objection(subject, Pseudonymiser.pseudonym)
+        home.log.vault.record_objection(subject, Pseudonymiser.pseudonym)
         home.log.commit()
     objections = [s for (s,) in home.q("SELECT subject_id FROM vault.objections ORDER BY rowid")]
     excluded = [p for (p,) in home.q("SELECT pseudonym FROM vault.excluded_pseudonyms ORDER BY rowid")]
@@ -373,8 +372,7 @@ def test_the_quarantine_export_neutralises_formulas(home, tmp_path, monkeypatch)
     try:
         assert main(["quarantine", "--export", str(tmp_path / "out")]) == 0
     finally:
-        home.conn = connect(home.root / "events.duckdb")
-        home.log.conn = home.conn
+        home.reopen()
     text = (tmp_path / "out" / f"{CHALON}__quarantine.csv").read_text(encoding="utf-8-sig")
     cells = [c for line in text.splitlines()[1:] for c in line.split(";")]
     assert cells and not any(c.lstrip('"').startswith(("=", "+", "@")) for c in cells)
@@ -408,8 +406,7 @@ def test_the_cli_refuses_another_key_in_one_line(home, monkeypatch, capsys):
     try:
         assert main(["object"]) == 2
     finally:
-        home.conn = connect(home.root / "events.duckdb")
-        home.log.conn = home.conn
+        home.reopen()
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "another CARNET_PSEUDONYMISATION_KEY" in err
     assert home.q("SELECT count(*) FROM vault.objections") == [(0,)]
@@ -431,8 +428,7 @@ def test_refresh_as_of_ingests_nothing(home, monkeypatch, capsys):
     try:
         assert main(["refresh", "--as-of", "2024-03-06T03:00"]) == 0
     finally:
-        home.conn = connect(home.root / "events.duckdb")
-        home.log.conn = home.conn
+        home.reopen()
     assert home.q("SELECT file_name FROM ingest.receipts") == [(_name("20240306T020000"),)]
     assert "as_of" in capsys.readouterr().out
 
@@ -446,7 +442,7 @@ def test_a_nul_byte_anywhere_is_refused_and_never_lands_in_a_value(home):
     [receipt] = home.ingest()
     assert (receipt.rows_read, receipt.rows_appended, receipt.rows_quarantined) == (801, 800, 1)
     assert _quarantine(home)[0]["rule"] == "binary"
-    assert home.q("SELECT count(*) FROM log.events WHERE contains(payload::VARCHAR, chr(0))") == [(0,)]
+    assert home.q("SELECT count(*) FROM log.acts a WHERE contains(CAST(a AS VARCHAR), chr(0))") == [(0,)]
 
 
 @pytest.mark.parametrize("data,dialect,says", [
@@ -479,8 +475,7 @@ def test_hidden_files_are_ignored_and_status_says_so(home, monkeypatch, capsys):
     try:
         assert main(["status"]) == 0
     finally:
-        home.conn = connect(home.root / "events.duckdb")
-        home.log.conn = home.conn
+        home.reopen()
     assert "0 file(s) waiting; 2 hidden file(s) ignored (names starting with '.'" in capsys.readouterr().out
 
 

@@ -49,8 +49,7 @@ def test_an_objecting_patient_disappears_and_becomes_unlinkable(home, monkeypatc
     result = refresh(paths)
     assert result.mode == "full" and _marts(result.warehouse) == ((2, 1), 1)
 
-    home.conn = connect(home.root / "events.duckdb")
-    home.log.conn = home.conn
+    home.reopen()
     assert home.q("SELECT event_id, payload_hash FROM log.events ORDER BY 1") == events_before  # history kept
     assert home.q("SELECT count(*) FROM vault.patient_keys") == [(1,)]  # Alice's salt is gone
     assert home.pseudonymiser.subject_id(ALICE) not in {s for (s,) in home.q("SELECT subject_id FROM vault.patient_keys")}

@@ -214,8 +214,7 @@ def test_cli_status_and_quarantine_export_for_the_centre(home, tmp_path, monkeyp
     finally:
         from pipelines.eventlog.store import connect
 
-        home.conn = connect(home.root / "events.duckdb")
-        home.log.conn = home.conn
+        home.reopen()
 
 
 def test_a_month_can_be_restated_without_new_events(home, tmp_path):
@@ -238,5 +237,4 @@ def test_a_month_can_be_restated_without_new_events(home, tmp_path):
     assert again.row_counts["marts.activity_monthly"] == 2
     from pipelines.eventlog.store import connect
 
-    home.conn = connect(home.root / "events.duckdb")
-    home.log.conn = home.conn
+    home.reopen()

@@ -21,8 +21,7 @@ def _refresh(home: Home, **kw):
     try:
         return refresh(carnet_paths(home.root), **kw)
     finally:
-        home.conn = duckdb.connect(str(home.root / "events.duckdb"))
-        home.log.conn = home.conn
+        home.reopen()
 
 
 def _rows(warehouse, table, order="ALL"):
@@ -197,8 +196,9 @@ def test_each_warehouse_is_planned_with_its_own_sqlmesh_versions(home, tmp_path,
     shutil.copy(PROJECT_ROOT / "config.py", old / "config.py")
     costs = old / "models" / "staging" / "stg_costs.sql"  # without its last column: adding it is non-breaking
     text = costs.read_text()
-    costs.write_text(text.replace("  recorded_at, -- extraction time of the version kept\n  event_id -- position of that"
-                                  " version in the log\n", "  recorded_at -- extraction time of the version kept\n"))
+    costs.write_text(text.replace("  CAST(recorded_at AS TIMESTAMP) AS recorded_at, -- extraction time of the version kept\n"
+                                  "  CAST(event_id AS BIGINT) AS event_id -- position of that version in the log\n",
+                                  "  CAST(recorded_at AS TIMESTAMP) AS recorded_at -- extraction time of the version kept\n"))
     assert costs.read_text() != text
     chalon, _ = _hand_computed_inbox(home)
     home.ingest()

@@ -102,11 +102,11 @@ def test_the_vault_keeps_a_subjects_first_salt_and_returns_it_with_the_new_ones(
         keyed = log.conn.execute("SELECT count(*) FROM duckdb_constraints() WHERE schema_name = 'vault' "
                                  "AND table_name = 'patient_keys' AND constraint_type = 'PRIMARY KEY'").fetchone()[0]
         assert keyed == (layout == "keyed")
-        assert log.salts_for({"s1": "aa" * 16}) == {"s1": "aa" * 16}
+        assert log.vault.salts_for({"s1": "aa" * 16}) == {"s1": "aa" * 16}
         # s1 is stored: its first salt wins over the new candidate; s2 and s3 are new
-        assert log.salts_for({"s2": "bb" * 16, "s1": "cc" * 16, "s3": "dd" * 16}) == {
+        assert log.vault.salts_for({"s2": "bb" * 16, "s1": "cc" * 16, "s3": "dd" * 16}) == {
             "s1": "aa" * 16, "s2": "bb" * 16, "s3": "dd" * 16}
-        assert log.salts_for({"s3": "ee" * 16}) == {"s3": "dd" * 16}  # every candidate stored already
+        assert log.vault.salts_for({"s3": "ee" * 16}) == {"s3": "dd" * 16}  # every candidate stored already
         assert log.conn.execute("SELECT subject_id, salt FROM vault.patient_keys ORDER BY 1").fetchall() == [
             ("s1", "aa" * 16), ("s2", "bb" * 16), ("s3", "dd" * 16)]
     finally:

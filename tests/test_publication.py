@@ -44,8 +44,7 @@ def release(demo_home, demo_warehouse):
     try:
         final, gate = publish(paths, published_at=dt.datetime(2025, 1, 2, 3, 0))
     finally:
-        home.conn = connect(home.root / "events.duckdb")
-        home.log.conn = home.conn
+        home.reopen()
     return paths, final, gate, current_manifest(paths)
 
 
@@ -211,8 +210,7 @@ def test_a_failing_gate_blocks_publication_and_keeps_the_previous_release(releas
         with pytest.raises(PublicationBlocked, match="expect_table_row_count_to_be_between") as blocked:
             publish(paths, published_at=dt.datetime(2025, 1, 3, 3, 0))
     finally:
-        home.conn = connect(home.root / "events.duckdb")
-        home.log.conn = home.conn
+        home.reopen()
     assert paths.observatory_db.read_bytes() == before
     assert current_manifest(paths)["release_id"] == manifest["release_id"]
     rejected = [p for p in paths.releases.iterdir() if p.name.endswith(".rejected")]
@@ -254,8 +252,7 @@ def test_a_release_is_rebuilt_byte_for_byte_after_the_log_moved_on(tmp_path, dem
     _, gate = publish(paths, published_at=dt.datetime(2025, 1, 2, 3, 0))
     first = current_manifest(paths)
     # the next night: a centre sends a new extract
-    home.conn = connect(home.root / "events.duckdb")
-    home.log.conn = home.conn
+    home.reopen()
     write_fr(home.inbox, "710000019__consultations__20250103T020000.csv",
              [fr_act(f"LATE{i}", date="02/01/2025", nir=make_nir(f"18505710{i:05d}")) for i in range(30)])
     assert home.ingest()[0].rows_appended == 30
@@ -346,8 +343,7 @@ def test_publication_runs_in_dagster_with_a_blocking_gate(release, demo_home, mo
         assert not blocked.asset_materializations_for_node("publication__observatory")
         assert paths.observatory_db.read_bytes() == published
     finally:
-        home.conn = connect(home.root / "events.duckdb")
-        home.log.conn = home.conn
+        home.reopen()
 
 
 def _staged(paths, demo_home, published_at):
@@ -358,8 +354,7 @@ def _staged(paths, demo_home, published_at):
     try:
         return stage(paths, published_at=published_at)
     finally:
-        home.conn = connect(home.root / "events.duckdb")
-        home.log.conn = home.conn
+        home.reopen()
 
 
 @pytest.mark.slow  # a process of its own

@@ -145,7 +145,6 @@ def test_readers_query_the_observatory_file_while_releases_are_published(demo_ho
             publish(paths, published_at=dt.datetime(2025, 1, day, 3, 0))
         out, _ = reader.communicate(timeout=120)
     finally:
-        home.conn = connect(home.root / "events.duckdb")
-        home.log.conn = home.conn
+        home.reopen()
     reads, errors = map(int, out.strip().splitlines()[-1].split())
     assert reads > 10 and errors == 0, out

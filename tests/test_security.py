@@ -85,8 +85,7 @@ def artefacts(demo_home, demo_warehouse, tmp_path_factory):
                 if nir_is_valid(m.group().decode())}
         found = _texts(home.root) | _texts(dagster_home)
     finally:
-        home.conn = connect(home.root / "events.duckdb")
-        home.log.conn = home.conn
+        home.reopen()
     return paths, sent, found
 
 

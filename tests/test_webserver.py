@@ -91,4 +91,4 @@ def test_nightly_refresh_launched_through_graphql_builds_the_marts_and_a_release
         starts = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
     finally:
         instance.dispose()
-    assert len(starts) == 5 and len({e.dagster_event.pid for e in starts}) == 1
+    assert len(starts) == 6 and len({e.dagster_event.pid for e in starts}) == 1  # with the Parquet export

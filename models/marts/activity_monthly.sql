@@ -42,32 +42,25 @@ GROUP BY
   act_type;
 
 AUDIT (name completed_acts_reconcile_with_log);
--- Completed acts in the mart equal the completed latest versions in the log, counted without the
--- models, over the months just computed. Only acts with a version in those months can have their
--- latest version there, so the count reads those acts' versions, not the whole log; their
--- latest versions are found on narrow columns first, and the JSON read for those rows only.
--- The months are bounds on the log's own act time (not on a cast of it), so DuckDB skips the row
--- groups of other months.
+-- Completed acts in the mart equal the completed latest versions in the log's act stream, counted
+-- without the models, over the months just computed. Only acts with a version in those months can
+-- have their latest version there, so the count reads those acts' versions, not the whole stream.
+-- The months are bounds on the stream's own act time, so DuckDB skips the row groups of other months.
 WITH mart AS (
   SELECT COALESCE(SUM(acts_completed), 0) AS n FROM @this_model WHERE month BETWEEN @start_ds AND @end_ds
 ), log AS (
   SELECT COUNT(*) AS n
-  FROM events.log.events
+  FROM events.log.acts
   WHERE
     event_id IN (
-      SELECT event_id FROM events.log.events
-      WHERE event_type IN ('consultation_recorded', 'home_visit_recorded', 'teleconsultation_recorded')
-        AND recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
-        AND business_key IN (
-          SELECT business_key FROM events.log.events
-          WHERE event_type IN ('consultation_recorded', 'home_visit_recorded', 'teleconsultation_recorded')
-            AND occurred_at BETWEEN @start_ts AND @end_ts
-        )
+      SELECT event_id FROM events.log.acts
+      WHERE recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
+        AND business_key IN (SELECT business_key FROM events.log.acts WHERE occurred_at BETWEEN @start_ts AND @end_ts)
       QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
     )
-    AND (payload ->> 'status') = 'completed'
+    AND status = 'completed'
     AND occurred_at BETWEEN @start_ts AND @end_ts
     /* as in staging: an objection removes the act's latest version */
-    AND COALESCE(payload ->> 'patient_pseudonym', '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)
+    AND COALESCE(patient_pseudonym, '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)
 )
 SELECT mart.n AS mart_completed, log.n AS log_completed FROM mart, log WHERE mart.n <> log.n

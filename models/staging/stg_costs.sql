@@ -9,18 +9,12 @@ MODEL (
 SELECT
   business_key AS cost_key, -- centre|month|line
   centre_id, -- FINESS of the centre
-  CAST(p.month AS DATE) AS month, -- first day of the month
-  p.line AS line, -- ledger line (charge or income)
-  CAST(p.amount_eur AS DECIMAL(18, 2)) AS amount_eur, -- euros, positive
-  recorded_at, -- extraction time of the version kept
-  event_id -- position of that version in the log
-FROM (
-  /* the payload parsed once per row, as in the other staging models */
-  SELECT
-    business_key, centre_id, recorded_at, event_id,
-    JSON_TRANSFORM(payload, '{"month": "VARCHAR", "line": "VARCHAR", "amount_eur": "VARCHAR"}') AS p
-  FROM events.log.events
-  WHERE
-    event_type = 'cost_booked'
-    AND event_id IN @latest_versions('cost_booked', @VAR('heads_are_latest'), @VAR('as_of'), @VAR('log_position'))
-) AS e
+  CAST(month AS DATE) AS month, -- first day of the month
+  line, -- ledger line (charge or income)
+  CAST(amount_eur AS DECIMAL(18, 2)) AS amount_eur, -- euros, positive
+  CAST(recorded_at AS TIMESTAMP) AS recorded_at, -- extraction time of the version kept
+  CAST(event_id AS BIGINT) AS event_id -- position of that version in the log
+FROM events.log.costs
+WHERE
+  event_type = 'cost_booked'
+  AND event_id IN @latest_versions(costs, 'cost_booked', @VAR('heads_are_latest'), @VAR('as_of'), @VAR('log_position'))

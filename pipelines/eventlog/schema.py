@@ -1,33 +1,41 @@
-"""DDL of `events.duckdb`. Schemas: `log` (events, append-only), `vault` (per-patient salts),
-`ingest` (receipts and quarantine)."""
+"""DDL of `events.duckdb`. Schemas: `log` (the typed event streams, append-only, and their heads),
+`vault` (per-patient salts), `ingest` (receipts and quarantine)."""
+from pipelines.eventlog.streams import ENVELOPE, STREAMS
+
+LAYOUT_VERSION = 2  # 1: one `log.events` table with JSON payloads; 2: typed streams
+
+
+def _stream_ddl() -> str:
+    tables = [f"CREATE TABLE IF NOT EXISTS {s.table} (\n    "
+              + ",\n    ".join(f"{name} {sql_type}" + (" NOT NULL" if (name, sql_type) in ENVELOPE else "")
+                                for name, sql_type in s.columns)
+              + "\n);" for s in STREAMS]
+    envelope = ", ".join(name for name, _ in ENVELOPE)
+    union = "\n    UNION ALL ".join(f"SELECT {envelope} FROM {s.table}" for s in STREAMS)
+    # Every stream's envelope in one relation, for what spans streams (positions, source files, counts).
+    view = f"CREATE VIEW IF NOT EXISTS log.events AS\n    {union};"
+    return "\n".join(tables) + "\n" + view
+
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS log;
 CREATE SCHEMA IF NOT EXISTS vault;
 CREATE SCHEMA IF NOT EXISTS ingest;
 
-CREATE TABLE IF NOT EXISTS log.events (
-    event_id          BIGINT    NOT NULL,  -- position in the log, strictly increasing
-    event_type        VARCHAR   NOT NULL,  -- consultation_recorded, gp_declared, cost_booked, ...
-    centre_id         VARCHAR   NOT NULL,
-    business_key      VARCHAR   NOT NULL,  -- versions of one key supersede each other by recorded_at
-    payload           JSON      NOT NULL,  -- canonical fields; patients by pseudonym only
-    payload_hash      VARCHAR   NOT NULL,  -- sha256 of payload: equal hash = same version
-    occurred_at       TIMESTAMP NOT NULL,  -- when it happened, local time Europe/Paris
-    recorded_at       TIMESTAMP NOT NULL,  -- the extract's extracted_at, local time Europe/Paris
-    source_file       VARCHAR   NOT NULL,
-    source_sha256     VARCHAR   NOT NULL,
-    source_line       INTEGER   NOT NULL,
-    contract_version  VARCHAR   NOT NULL,
-    ingested_at       TIMESTAMP NOT NULL   -- wall-clock time of the append (transaction time)
+-- Which layout this file is in (see `pipelines/eventlog/migration.py`).
+CREATE TABLE IF NOT EXISTS log.layout (
+    version      INTEGER   NOT NULL,
+    upgraded_at  TIMESTAMP NOT NULL
 );
+""" + _stream_ddl() + """
 
--- Latest version per business key: an index for de-duplication, rebuildable from log.events.
+-- Latest version per business key: an index for de-duplication, rebuildable from the streams.
 CREATE TABLE IF NOT EXISTS log.heads (
     business_key  VARCHAR   NOT NULL,  -- one row per key (kept so by the single writer; no index to hold in memory)
+    centre_id     VARCHAR   NOT NULL,  -- a batch is judged against its own centres' heads only
     event_id      BIGINT    NOT NULL,
     recorded_at   TIMESTAMP NOT NULL,
-    payload_hash  VARCHAR   NOT NULL
+    payload_hash  BLOB      NOT NULL
 );
 
 -- One salt per subject, kept so by the single writer (`EventLog.salts_for` inserts only subjects not

@@ -120,7 +120,7 @@ def ingest_inbox_asset(context: dg.AssetExecutionContext, config: IngestConfig, 
 
     per_feed: dict[str, list] = defaultdict(list)
     with retry_if_transient(context), carnet.event_log() as event_log:
-        known = event_log.known_files()
+        known = event_log.ledger.known_files()
         todo = [p for p in inbox_files(paths.inbox) if wanted(p) and p.name not in known]
         done: list = []
 
@@ -149,3 +149,30 @@ def ingest_inbox_asset(context: dg.AssetExecutionContext, config: IngestConfig, 
     for r in receipts:  # the run's log; the CLI lists them in its summary
         if r.status != "ingested":
             context.log.warning(f"{r.file_name}: {r.status} whole: {r.reason}")
+
+
+LOG_PARQUET = dg.AssetKey(["event_log", "parquet"])
+
+
+@dg.asset(
+    key=LOG_PARQUET, deps=list(EVENT_ASSETS.values()), group_name="ingestion", kinds={"duckdb", "parquet"},
+    owners=["team:data-engineering"], pool=EVENT_LOG_POOL,
+    description="The event log's streams as Hive-partitioned Parquet ($CARNET_HOME/log-parquet), exported by log "
+                "position after each ingestion: what another engine (Spark) reads. Derived: removable, re-exported.")
+def log_parquet(context: dg.AssetExecutionContext, carnet: CarnetResource) -> dg.MaterializeResult:
+    from pipelines.eventlog.parquet_export import export
+    from pipelines.eventlog.store import connect
+
+    paths = carnet.paths()
+    with retry_if_transient(context), carnet.writer_lock():
+        if not paths.events_db.exists():
+            return dg.MaterializeResult(metadata={"exported_through": 0, "events": 0})
+        conn = connect(paths.events_db, read_only=True)
+        try:
+            result = export(conn, paths.log_parquet)
+        finally:
+            conn.close()
+    report(context.log, f"log exported to Parquet through event {result.exported_through:,} "
+                        f"({result.events:,} new events, {result.files} new files)")
+    return dg.MaterializeResult(metadata={"exported_through": result.exported_through, "events": result.events,
+                                          "files": result.files, "path": str(paths.log_parquet)})

@@ -27,7 +27,7 @@ from pipelines.inbox.filenames import BadFileName, ExportName, export_identity, 
 from pipelines.inbox.parsing import LANGUAGE, parse
 from pipelines.inbox.readers import UnreadableFile, read_export
 from pipelines.rows import LINE, SENT, RowIssue
-from pipelines.ingestion.events import PSEUDONYM, payload_columns, to_events
+from pipelines.ingestion.events import PSEUDONYM, to_events
 from pipelines.pseudonyms import Pseudonymiser
 from pipelines.registry import Registry
 
@@ -221,7 +221,7 @@ def _prepare(path: Path, data: bytes, sha: str, registry: Registry, inbox: Path 
     batch = FileBatch(
         file_name=name, sha256=sha, status="ingested", centre_id=centre.centre_id, feed=export.feed,
         extracted_at=export.extracted_at, dialect=centre.dialect, rows_read=parsed.rows_read,
-        duplicates_in_file=parsed.frame.height - first.height, payload_columns=payload_columns(export.feed),
+        duplicates_in_file=parsed.frame.height - first.height,
         unknown_columns=parsed.unknown_columns, contract_version=CONTRACT_VERSIONS[export.feed])
     ctx = ContractContext(centre.site_codes, centre.opened_on, export.extracted_at)
     return ParsedFile(batch, first, ctx, list(parsed.issues))
@@ -287,7 +287,7 @@ def pseudonyms_of(frames: Iterable[pl.DataFrame], pseudonymiser: Pseudonymiser,
     """One trip to the vault for a batch: (NIR → pseudonym lookup, NIRs of patients who objected)."""
     columns = [f.get_column("patient_nir") for f in frames if "patient_nir" in f.columns and f.height]
     nirs = pl.concat(columns) if columns else pl.Series("patient_nir", [], dtype=pl.Utf8)
-    return pseudonymiser.assign(nirs, event_log.salts_for, event_log.objections() if nirs.len() else set())
+    return pseudonymiser.assign(nirs, event_log.vault.salts_for, event_log.vault.objections() if nirs.len() else set())
 
 
 def pseudonymise(valid: pl.DataFrame, lookup: pl.DataFrame) -> pl.DataFrame:
@@ -417,7 +417,7 @@ class _InboxRun:
         self.judging, self.on_receipt, self.batch_rows = judging, on_receipt, batch_rows
         # export identity → the SHA-256s received under it (a name's case or spelling cannot hide a reuse)
         self.known: dict[str, set[str]] = {}
-        for name, shas in event_log.known_files().items():
+        for name, shas in event_log.ledger.known_files().items():
             self.known.setdefault(export_identity(name), set()).update(shas)
         self.receipts: list[Receipt] = []
         self.pending: list[ParsedFile] = []
@@ -457,10 +457,19 @@ class _InboxRun:
     def flush(self, *, drain: bool = False) -> None:
         """Hand the pending files to the judge; store the batch judged before (all, if `drain`)."""
         if self.pending:
-            self.judged.append((self.pending, self.judging.submit(judge_each, self.pending)))
+            self.judged.append((self.pending, self.judging.submit(self._judge, self.pending)))
         self.pending, self.pending_rows = [], 0
         while len(self.judged) > (0 if drain else 1):
             self._store_next()
+
+    def _judge(self, batch: list[ParsedFile]) -> dict[str, pl.DataFrame]:
+        """In the judging thread: the contracts' verdict, then the new patients' HMACs, so that the
+        writer, storing the batch before, does not compute them."""
+        valid = judge_each(batch)
+        nirs = [f.get_column("patient_nir") for f in valid.values() if "patient_nir" in f.columns and f.height]
+        if nirs:
+            self.pseudonymiser.prepare(pl.concat(nirs))
+        return valid
 
     def _store_next(self) -> None:
         batch, verdict = self.judged.popleft()
@@ -480,7 +489,7 @@ def ingest_inbox(inbox: Path, event_log: EventLog, registry: Registry, pseudonym
     """Ingest every file of the inbox not ingested yet; returns the new receipts.
 
     No file can stop the others: what a file holds quarantines at most that file."""
-    event_log.check_key(pseudonymiser.fingerprint())
+    event_log.vault.check_key(pseudonymiser.fingerprint())
     paths = [p for p in inbox_files(inbox) if only is None or only(p)]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="carnet-judge") as judging:
         run = _InboxRun(inbox, event_log, registry, pseudonymiser, judging, on_receipt, batch_rows)
@@ -506,10 +515,10 @@ def requeue(inbox: Path, event_log: EventLog, registry: Registry, pseudonymiser:
     Rows that now pass are appended (once: a quarantine row is resolved when its row is
     appended, and the log de-duplicates versions anyway); the others stay quarantined.
     """
-    event_log.check_key(pseudonymiser.fingerprint())
+    event_log.vault.check_key(pseudonymiser.fingerprint())
     on_disk = {p.name: p for p in inbox_files(inbox)} if inbox.exists() else {}
     results = []
-    for (name, sha), lines in sorted(event_log.unresolved_quarantine().items()):
+    for (name, sha), lines in sorted(event_log.ledger.unresolved_quarantine().items()):
         path = on_disk.get(name)
         data, found_sha = read_entry(path) if path else (None, None)
         if data is None or found_sha != sha:

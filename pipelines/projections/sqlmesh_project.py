@@ -15,11 +15,9 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Callable
 
-from pipelines.feeds import ACT_FEEDS, EVENT_TYPES
 from pipelines.projections.sqlmesh_config import sqlmesh_config
 from pipelines.settings import CarnetPaths, Settings
 
-ACT_EVENT_TYPES = tuple(EVENT_TYPES[f] for f in ACT_FEEDS)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "prod"
@@ -146,18 +144,17 @@ def model_graph() -> tuple[ModelNode, ...]:
 def _log_state(paths: CarnetPaths, since_event_id: int | None) -> tuple[int, dt.date | None, dt.date | None]:
     """The log's high-water mark, and the first and last month touched by acts appended after
     `since_event_id` (every version of a touched act counts: a corrected act date moves it)."""
-    import duckdb
+    from pipelines.eventlog.store import connect
 
-    conn = duckdb.connect(str(paths.events_db), read_only=True)
+    conn = connect(paths.events_db, read_only=True)
     try:
         high = conn.execute("SELECT coalesce(max(event_id), 0) FROM log.events").fetchone()[0]
         if since_event_id is None:
             return high, None, None
-        lo, hi = conn.execute(f"""
-            SELECT min(occurred_at), max(occurred_at) FROM log.events
-            WHERE event_type IN ({", ".join("?" * len(ACT_EVENT_TYPES))})
-              AND business_key IN (SELECT business_key FROM log.events WHERE event_id > ?)""",
-            [*ACT_EVENT_TYPES, since_event_id]).fetchone()
+        lo, hi = conn.execute("""
+            SELECT min(occurred_at), max(occurred_at) FROM log.acts
+            WHERE business_key IN (SELECT business_key FROM log.acts WHERE event_id > ?)""",
+            [since_event_id]).fetchone()
     finally:
         conn.close()
     if lo is None:

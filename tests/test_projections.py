@@ -180,7 +180,12 @@ def test_changed_and_added_models_are_deployed_by_the_next_refresh(home, tmp_pat
     assert upgraded.mode == "upgraded" and upgraded.row_counts["publication.cost_per_consultation_yearly"] > 0
     assert {r[-2] for r in _rows(upgraded.warehouse, "publication.residents_activity_yearly")} == {3}
     assert _refresh(home, full=True).mode == "full"
-    assert _refresh(home).mode == "unchanged"
+
+    def no_sqlmesh(*args, **kwargs):
+        raise AssertionError("nothing new and the same model files: SQLMesh is not loaded")
+    monkeypatch.setattr(sqlmesh_project, "load_context", no_sqlmesh)
+    unchanged = _refresh(home)
+    assert unchanged.mode == "unchanged" and unchanged.row_counts == upgraded.row_counts
 
 
 @pytest.mark.slow  # many refreshes or replays

@@ -95,6 +95,21 @@ def test_the_demo_patients_live_around_their_sites_some_sent_with_former_codes()
     assert in_epci / len(population) > 0.25  # the EPCI ring of one of the two sites draws 60 % of its half
 
 
+def test_at_large_scales_the_demo_patients_never_outnumber_a_communes_inhabitants():
+    from pipelines.demo.population import MAX_RESIDENT_SHARE, catchment
+
+    sites = ["71263", "71543"]
+    population = dict(zip(geography.communes()["commune_insee"].to_list(), geography.communes()["population"].to_list()))
+    small = catchment(sites, patients=10_000)
+    assert (small[0] == catchment(sites)[0]).all() and (small[1] == catchment(sites)[1]).all()  # the cap binds not
+    for patients in (500_000, 5_000_000):  # more than the département, then than the région, can hold
+        codes, weights = catchment(sites, patients=patients)
+        assert abs(weights.sum() - 1) < 1e-9
+        assert max(w * patients / population[c] for c, w in zip(codes, weights)) <= MAX_RESIDENT_SHARE + 1e-9
+    departements = geography.communes().filter(pl.col("commune_insee").is_in(list(codes)))["department_code"]
+    assert departements.n_unique() > 10  # the patients the region could not hold live further out
+
+
 def _cell(key, value, suppressed=False):
     return Cell(key=key, group=(), value=value, counts=(value,), suppressed=suppressed)
 

@@ -7,7 +7,7 @@ MODEL (
 
 WITH horizon AS (
   SELECT max(m) AS last_month FROM (
-    /* the acts' stored copy (their staging models are views over the log's JSON) */
+    /* the acts' stored copy (their staging models are views over the whole act stream) */
     SELECT max(month) AS m FROM intermediate.int_acts
     UNION ALL SELECT max(CAST(date_trunc('month', declared_on) AS DATE)) FROM staging.stg_gp_declarations
     UNION ALL SELECT max(month) FROM staging.stg_costs

@@ -12,6 +12,10 @@ from pipelines.identifiers import nir_key
 # Where a site's patients live: its commune and the rest of its EPCI first, then the rest of its
 # arrondissement, then the rest of the département; within each ring in proportion to population.
 CATCHMENT = (("epci", 0.60), ("arrondissement", 0.25), ("department", 0.15))
+# At most this share of a commune's inhabitants are patients of one network: at large scales the
+# rings fill up, and the patients they cannot hold live further out (the rest of the région, then
+# anywhere), so that no territory has more patients than inhabitants. Binds from scale ~1.25 on.
+MAX_RESIDENT_SHARE = 0.8
 # Of the patients living in a merged commune, the share whose centre still sends a former code
 # (or that of the delegated commune): centres' software keeps old codes for years.
 FORMER_CODE_SHARE = 0.3
@@ -49,15 +53,16 @@ def make_population(rng: np.random.Generator, size: int, department: str, commun
             order[i] = (order[i] % 998) + 1
         seen.add(first13)
         nirs.append(first13 + f"{nir_key(first13):02d}")
-    codes, weights = catchment(communes)
+    codes, weights = catchment(communes, patients=size)
     residence = codes[rng.choice(len(codes), size, p=weights)]
     return Population(np.array(nirs), birth_year, np.where(sex_digit == 1, "M", "F"),
                       _as_sent(rng, residence))
 
 
-def catchment(sites: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def catchment(sites: list[str], patients: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The current communes the patients of sites in `sites` (INSEE codes) live in, and the share
-    of the patients living in each: every site draws the same share."""
+    of the patients living in each: every site draws the same share. With `patients`, no commune
+    holds more than MAX_RESIDENT_SHARE of its inhabitants (`_spill`)."""
     communes = geography.communes().filter(pl.col("population") > 0)
     share: dict[str, float] = {}
     for site in sites:
@@ -76,9 +81,40 @@ def catchment(sites: list[str]) -> tuple[np.ndarray, np.ndarray]:
             weights = members["population"].to_numpy() / members["population"].sum()
             for code, w in zip(members["commune_insee"].to_list(), weights):
                 share[code] = share.get(code, 0.0) + ring_share * w / len(sites)
+    if patients:
+        population = dict(zip(communes["commune_insee"].to_list(), communes["population"].to_list()))
+        region = communes.filter(pl.col("commune_insee").is_in(sites))["region_code"].unique().to_list()
+        outer = [communes.filter(pl.col("region_code").is_in(region)), communes]
+        if any(w * patients > MAX_RESIDENT_SHARE * population[c] for c, w in share.items()):
+            share = _spill(share, population, patients, outer)
     codes = np.array(sorted(share))
     weights = np.array([share[c] for c in codes])
     return codes, weights / weights.sum()
+
+
+def _spill(share: dict[str, float], population: dict[str, int], patients: int,
+           outer: list[pl.DataFrame]) -> dict[str, float]:
+    """Shares capped at MAX_RESIDENT_SHARE of each commune's inhabitants; what the capped communes
+    cannot hold goes to the communes of the next area out (`outer`, nearest first) below their cap,
+    in proportion to their population."""
+    share = dict(share)
+    cap = {c: MAX_RESIDENT_SHARE * p / patients for c, p in population.items()}
+    excess = 0.0
+    for area in outer:
+        for _ in range(200):
+            excess += sum(max(w - cap[c], 0.0) for c, w in share.items())
+            share = {c: min(w, cap[c]) for c, w in share.items()}
+            if excess <= 1e-12:
+                return share
+            room = {c: p for c, p in zip(area["commune_insee"].to_list(), area["population"].to_list())
+                    if share.get(c, 0.0) < cap[c]}
+            total = sum(room.values())
+            if not total:
+                break  # this area is full: the excess goes further out
+            for c, p in room.items():
+                share[c] = share.get(c, 0.0) + excess * p / total
+            excess = 0.0
+    return share
 
 
 def _as_sent(rng: np.random.Generator, residence: np.ndarray) -> np.ndarray:

@@ -44,50 +44,55 @@ class LogStore:
         by_stream: dict[Stream, list[tuple[int, FileBatch]]] = {}
         for seq, b in with_events:
             by_stream.setdefault(STREAM_OF_FEED[b.feed], []).append((seq, b))
-        for stream, members in by_stream.items():
-            self._stage(stream, members)
-        files = pl.DataFrame(
-            {"file_seq": [seq for seq, _ in with_events],
-             "recorded_at": [b.extracted_at for _, b in with_events],
-             "file_name": [b.file_name for _, b in with_events],
-             "file_sha256": [b.sha256 for _, b in with_events],
-             "contract_version": [b.contract_version for _, b in with_events]},
-            schema={"file_seq": pl.Int32, "recorded_at": pl.Datetime("us"), "file_name": pl.Utf8,
-                    "file_sha256": pl.Utf8, "contract_version": pl.Utf8})
-        self.conn.register("batch_files", files.to_arrow())
+        registered = []
         try:
+            for stream, members in by_stream.items():
+                registered.append(self._stage(stream, members))
+            files = pl.DataFrame(
+                {"file_seq": [seq for seq, _ in with_events],
+                 "recorded_at": [b.extracted_at for _, b in with_events],
+                 "file_name": [b.file_name for _, b in with_events],
+                 "file_sha256": [b.sha256 for _, b in with_events],
+                 "contract_version": [b.contract_version for _, b in with_events]},
+                schema={"file_seq": pl.Int32, "recorded_at": pl.Datetime("us"), "file_name": pl.Utf8,
+                        "file_sha256": pl.Utf8, "contract_version": pl.Utf8})
+            self.conn.register("batch_files", files.to_arrow())
+            registered.append("batch_files")
             self._classify()
             self._insert(list(by_stream), now)
         finally:
-            self.conn.unregister("batch_files")
+            for name in registered:
+                self.conn.unregister(name)
         counts = {seq: (a, d) for seq, a, d in self.conn.execute(
             "SELECT file_seq, count(*) FILTER (is_new), count(*) FILTER (NOT is_new) FROM classified GROUP BY file_seq"
         ).fetchall()}
         self.conn.execute("DROP TABLE IF EXISTS staged; DROP TABLE IF EXISTS classified")
-        for stream in by_stream:
-            self.conn.execute(f"DROP TABLE IF EXISTS staged_{stream.name}")
         return counts
 
-    def _stage(self, stream: Stream, members: list[tuple[int, "FileBatch"]]) -> None:
-        """The stream's rows typed and hashed in one statement, and their narrow part (key, hash) in
-        `staged`, which the classification reads: payloads stay in `staged_<stream>` until appended."""
+    def _stage(self, stream: Stream, members: list[tuple[int, "FileBatch"]]) -> str:
+        """The stream's rows registered as `incoming_<stream>` (Arrow, numbered by `stream_row`), and
+        their narrow part (key, hash computed over the typed columns) in `staged`, which the
+        classification reads: the wide rows are read again only to append the new ones, never
+        copied into a table of their own."""
         frame = pl.concat([b.events.with_columns(pl.lit(seq, pl.Int32).alias("file_seq")) for seq, b in members],
                           how="diagonal_relaxed")
-        typed = ", ".join(f'CAST("{name}" AS {sql_type}) AS "{name}"' for name, sql_type in stream.payload)
-        self.conn.register("incoming", frame.to_arrow())
-        try:
-            # our own table and column names (`streams.py`), never input
-            self.conn.execute(f"""
-                CREATE OR REPLACE TEMP TABLE staged_{stream.name} AS
-                SELECT *, {stream.hash_sql()} AS payload_hash FROM (
-                    SELECT business_key, event_type, centre_id, CAST(occurred_at AS TIMESTAMP) AS occurred_at,
-                           CAST(source_line AS INTEGER) AS source_line, file_seq, {typed}
-                    FROM incoming)""")
-        finally:
-            self.conn.unregister("incoming")
+        frame = frame.with_row_index("stream_row")
+        name = f"incoming_{stream.name}"
+        self.conn.register(name, frame.to_arrow())
+        # our own table and column names (`streams.py`), never input
         self.conn.execute(f"""
-            INSERT INTO staged SELECT ?, rowid, business_key, centre_id, file_seq, source_line, payload_hash
-            FROM staged_{stream.name}""", [stream.name])
+            INSERT INTO staged
+            SELECT ?, stream_row, business_key, centre_id, file_seq, source_line, {stream.hash_sql()}
+            FROM (SELECT stream_row, business_key, centre_id, file_seq, CAST(source_line AS INTEGER) AS source_line,
+                         {self._typed(stream)} FROM {name})""", [stream.name])
+        return name
+
+    @staticmethod
+    def _typed(stream: Stream, alias: str = "") -> str:
+        """The stream's event time and payload cast to the types the log stores."""
+        prefix = f"{alias}." if alias else ""
+        return ", ".join(f'CAST({prefix}"{name}" AS {sql_type}) AS "{name}"'
+                         for name, sql_type in (("occurred_at", "TIMESTAMP"), *stream.payload))
 
     def _classify(self) -> None:
         # 1. each row's verdict inputs: the previous row of its key in the batch and the log's head.
@@ -136,8 +141,7 @@ class LogStore:
 
     def _insert(self, streams: list[Stream], now: dt.datetime) -> None:
         # 4. the new versions get their event ids on narrow columns, in recorded-time order across
-        #    streams, so the sort that numbers them carries no payloads; each stream's are then
-        #    appended in that order
+        #    streams, so the sort that numbers them carries no payloads
         self.conn.execute("""
             CREATE OR REPLACE TEMP TABLE appended AS
             SELECT stream, stream_row, ? + row_number() OVER (ORDER BY recorded_at, file_seq, source_line) AS event_id,
@@ -146,15 +150,24 @@ class LogStore:
         envelope_tail = ", ".join(n for n, _ in ENVELOPE[5:])  # occurred_at … ingested_at
         assert envelope_tail.startswith("occurred_at") and envelope_tail.endswith("ingested_at")
         for stream in streams:
+            # each staged row's event id (NULL: not new), in the staged rows' order, beside them
+            # (a positional join: the wide payloads are neither joined by key nor sorted again)
+            self.conn.execute("""
+                CREATE OR REPLACE TEMP TABLE ids AS
+                SELECT a.event_id, c.payload_hash FROM classified c LEFT JOIN appended a USING (stream, stream_row)
+                WHERE c.stream = ? ORDER BY c.stream_row""", [stream.name])
             payload = ", ".join(f'st."{name}"' for name, _ in stream.payload)
             self.conn.execute(f"""
                 INSERT INTO {stream.table}
-                SELECT a.event_id, st.event_type, st.centre_id, a.business_key, a.payload_hash, st.occurred_at,
-                       a.recorded_at, f.file_name, f.file_sha256, a.source_line, f.contract_version, ?, {payload}
-                FROM appended a JOIN staged_{stream.name} st ON st.rowid = a.stream_row
-                JOIN batch_files f ON f.file_seq = a.file_seq
-                WHERE a.stream = ?
-                ORDER BY a.event_id""", [now, stream.name])
+                SELECT st.event_id, st.event_type, st.centre_id, st.business_key, st.payload_hash, st.occurred_at,
+                       f.recorded_at, f.file_name, f.file_sha256, st.source_line, f.contract_version, ?, {payload}
+                FROM (SELECT i.event_type, i.business_key, i.centre_id, i.file_seq,
+                             CAST(i.source_line AS INTEGER) AS source_line, {self._typed(stream, "i")},
+                             ids.event_id, ids.payload_hash
+                      FROM incoming_{stream.name} i POSITIONAL JOIN ids) st
+                JOIN batch_files f USING (file_seq)
+                WHERE st.event_id IS NOT NULL""", [now])
+            self.conn.execute("DROP TABLE ids")
         # 5. the heads: one row per key, replaced when a newer version arrived (a late version, older
         #    than the head, leaves it). The heads the batch met were found in step 1 (`head_row`):
         #    deleting by row id spares a scan of every head. Row ids hold within the caller's

@@ -71,10 +71,10 @@ class ReconciliationError(AssertionError):
 
 
 def connect(path: Path, *, read_only: bool = False, config: dict[str, str] | None = None) -> duckdb.DuckDBPyConnection:
-    """The log file; `config` holds DuckDB settings (memory ceiling, spill folder) for a writer.
+    """The log file; `config` holds DuckDB settings (memory ceiling, spill folder).
     A log in an older layout is refused in one line, naming `carnet migrate`."""
     if read_only:
-        conn = duckdb.connect(str(path), read_only=True)
+        conn = duckdb.connect(str(path), read_only=True, config=config or {})
         try:
             require_current_layout(conn, path)
         except BaseException:

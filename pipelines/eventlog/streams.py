@@ -47,15 +47,20 @@ class Stream:
 
     def hash_sql(self, alias: str = "") -> str:
         """SQL of the payload hash over the typed columns and the event's time (`alias.` prefixes
-        them; an act moved to another date is a new version): SHA-256 of each
-        value's text prefixed by its length, NULL written `~` (a length never starts so), so that no
-        two payloads share a text. Computed by DuckDB over a whole batch at once. Versioned with the
-        log's layout: a change here is a migration that recomputes every stored hash."""
+        them; an act moved to another date is a new version): SHA-256 of the values' text joined by
+        a unit separator, NULL written as a record separator, and each text value prefixed by its
+        length (typed values have a fixed syntax and never hold a separator), so that no two payloads
+        share a text. Computed by DuckDB over a whole batch at once. Versioned with the log's layout:
+        a change here is a migration that recomputes every stored hash."""
         prefix = f"{alias}." if alias else ""
-        parts = ", ".join(
-            f"coalesce(length(CAST({prefix}\"{name}\" AS VARCHAR)) || ':' || CAST({prefix}\"{name}\" AS VARCHAR), '~')"
-            for name in ("occurred_at", *(n for n, _ in self.payload)))
-        return f"unhex(sha256(concat({parts})))"
+        types = dict((("occurred_at", "TIMESTAMP"), *self.payload))
+        parts = []
+        for name, sql_type in types.items():
+            value = f'CAST({prefix}"{name}" AS VARCHAR)'
+            if sql_type == "VARCHAR":
+                value = f'length({prefix}"{name}") || \':\' || {prefix}"{name}"'
+            parts.append(f"coalesce({value}, chr(30))")
+        return f"unhex(sha256(concat_ws(chr(31), {', '.join(parts)})))"
 
 
 ACTS = Stream("acts", ACT_FEEDS, (

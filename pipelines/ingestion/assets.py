@@ -167,7 +167,8 @@ def log_parquet(context: dg.AssetExecutionContext, carnet: CarnetResource) -> dg
     with retry_if_transient(context), carnet.writer_lock():
         if not paths.events_db.exists():
             return dg.MaterializeResult(metadata={"exported_through": 0, "events": 0})
-        conn = connect(paths.events_db, read_only=True)
+        # the writer's memory ceiling: a partitioned COPY of a whole log otherwise takes DuckDB's default
+        conn = connect(paths.events_db, read_only=True, config=carnet.settings().duckdb_config(paths))
         try:
             result = export(conn, paths.log_parquet)
         finally:

@@ -61,12 +61,15 @@ def determined(rows: list[dict[int, float]], n: int) -> set[int]:
     for i, r in enumerate(rows):
         for j, coef in r.items():
             m[i, j] += coef
-    _, s, vt = np.linalg.svd(m, full_matrices=True)
+    # an unknown is fixed when its unit vector lies in the relations' row space: its projection on
+    # an orthonormal basis of that space (the first `rank` right singular vectors) has length 1.
+    # The reduced SVD keeps that basis only, not the null space (n × n for n unknowns).
+    _, s, vt = np.linalg.svd(m, full_matrices=False)
     rank = int((s > 1e-9 * max(1.0, float(s[0]) if len(s) else 1.0)).sum())
-    null = vt[rank:]
-    if null.shape[0] == 0:
+    if rank == n:
         return set(range(n))
-    return {j for j in range(n) if float(np.abs(null[:, j]).max()) < 1e-9}
+    length = (vt[:rank] ** 2).sum(axis=0)
+    return {j for j in range(n) if float(length[j]) > 1 - 1e-9}
 
 
 def closed_department_sets(flows: list[tuple[str, str]]) -> dict[str, str]:
@@ -457,9 +460,50 @@ class _Widening:
                 self.by_member[unit].append(m)
         self.by_label = {m.label: m for m in margins}
         self.already = system.revealed(system.base)  # the finer tables' own protection answers for these
+        self.blocks = self._blocks()
+        self.solved: dict[tuple, set[tuple]] = {}
+
+    def _blocks(self) -> list[tuple[list[int], list[int]]]:
+        """The relations in blocks that share no unknown, each with its margins' positions. A margin's
+        own label enters its own relation only, so withholding a margin changes no block: a trial
+        re-solves the block of the margin it withholds, not the whole system."""
+        rows = self.system.rows(self.margins)
+        own = set(self.by_label)
+        parent = list(range(len(rows)))
+
+        def find(i):
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        first_row: dict[tuple, int] = {}
+        for i, row in enumerate(rows):
+            for label in row:
+                if label not in own:
+                    j = first_row.setdefault(label, i)
+                    parent[find(i)] = find(j)
+        blocks: dict[int, list[int]] = defaultdict(list)
+        for i in range(len(rows)):
+            blocks[find(i)].append(i)
+        first = len(self.system.base)
+        return [(ids, [i - first for i in ids if i >= first]) for ids in blocks.values()]
 
     def found(self) -> set[tuple]:
-        return self.system.revealed(self.system.rows(self.margins)) - self.already
+        """The withheld values given back, block by block; a block is solved again only when one of
+        its margins changed since it was last solved in that state."""
+        first, out = len(self.system.base), set()
+        for b, (ids, margin_ids) in enumerate(self.blocks):
+            state = (b, tuple(self.margins[k].suppressed for k in margin_ids))
+            if state not in self.solved:
+                rows = [self.system.base[i] if i < first else self._margin_row(i - first) for i in ids]
+                self.solved[state] = self.system.revealed(rows)
+            out |= self.solved[state]
+        return out - self.already
+
+    def _margin_row(self, k: int) -> dict[tuple, float]:
+        m = self.margins[k]
+        return {**self.system.members[k], m.label: -1.0} if m.suppressed else self.system.members[k]
 
     def run(self) -> None:
         found = self.found()

@@ -67,6 +67,7 @@ def main() -> None:
     export_s = time.perf_counter() - started
 
     segments = work / "segments"
+    segments.mkdir()
     started = time.perf_counter()
     for k, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
         staging = segments / f".segment-{k}"

@@ -231,15 +231,14 @@ PROJECT_PARTS = ("models", "macros", "seeds")
 
 def project_fingerprint() -> str:
     """SHA-256 of what SQLMesh builds the warehouse from: the model, macro and seed files, the
-    configuration module and SQLMesh's version. Equal to the last refresh's, with no new event, the
-    warehouse is up to date without loading SQLMesh."""
+    configuration carnet gives it and SQLMesh's version. Equal to the last refresh's, with no new
+    event, the warehouse is up to date without loading SQLMesh."""
     import hashlib
     from importlib.metadata import version
 
     digest = hashlib.sha256(f"sqlmesh {version('sqlmesh')}".encode())
-    digest.update(Path(__file__).with_name("sqlmesh_config.py").read_bytes())
-    files = [PROJECT_ROOT / "config.py"]
-    files += sorted(p for part in PROJECT_PARTS for p in (PROJECT_ROOT / part).rglob("*") if p.is_file()
+    digest.update(Path(__file__).with_name("sqlmesh_config.py").read_bytes())  # the configuration refreshes use
+    files = sorted(p for part in PROJECT_PARTS for p in (PROJECT_ROOT / part).rglob("*") if p.is_file()
                     and "__pycache__" not in p.parts)
     for path in files:
         digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")

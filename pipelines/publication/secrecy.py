@@ -317,6 +317,28 @@ def _alike(rows: list[dict[tuple, float]]) -> dict[tuple, list[tuple]]:
     return groups
 
 
+def _connected(rows: list[dict[tuple, float]], ignore: frozenset | set = frozenset()) -> list[list[int]]:
+    """The relations (their positions) in blocks linked by shared unknowns; a label in `ignore`
+    links nothing."""
+    parent = list(range(len(rows)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_row: dict[tuple, int] = {}
+    for i, row in enumerate(rows):
+        for label in row:
+            if label not in ignore:
+                parent[find(i)] = find(first_row.setdefault(label, i))
+    blocks: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(rows)):
+        blocks[find(i)].append(i)
+    return list(blocks.values())
+
+
 def fixed_groups(rows: list[dict[tuple, float]]) -> list[list[tuple]]:
     """The groups of unknowns (labels) whose total the relations `rows` fix.
 
@@ -326,21 +348,10 @@ def fixed_groups(rows: list[dict[tuple, float]]) -> list[list[tuple]]:
     not of the cells. A group of one is an unknown the relations give back."""
     groups = _alike(rows)
     sigs, merged = list(groups), list(groups.values())
-    parent = list(range(len(rows)))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for sig in sigs:
-        first = find(sig[0][0])
-        for i, _ in sig[1:]:
-            parent[find(i)] = first
+    block_of = {i: b for b, ids in enumerate(_connected(rows)) for i in ids}
     blocks: dict[int, list[int]] = defaultdict(list)
     for g, sig in enumerate(sigs):
-        blocks[find(sig[0][0])].append(g)
+        blocks[block_of[sig[0][0]]].append(g)
     out = []
     for block in blocks.values():
         local = {r: k for k, r in enumerate(sorted({i for g in block for i, _ in sigs[g]}))}
@@ -467,27 +478,9 @@ class _Widening:
         """The relations in blocks that share no unknown, each with its margins' positions. A margin's
         own label enters its own relation only, so withholding a margin changes no block: a trial
         re-solves the block of the margin it withholds, not the whole system."""
-        rows = self.system.rows(self.margins)
-        own = set(self.by_label)
-        parent = list(range(len(rows)))
-
-        def find(i):
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
-        first_row: dict[tuple, int] = {}
-        for i, row in enumerate(rows):
-            for label in row:
-                if label not in own:
-                    j = first_row.setdefault(label, i)
-                    parent[find(i)] = find(j)
-        blocks: dict[int, list[int]] = defaultdict(list)
-        for i in range(len(rows)):
-            blocks[find(i)].append(i)
         first = len(self.system.base)
-        return [(ids, [i - first for i in ids if i >= first]) for ids in blocks.values()]
+        return [(ids, [i - first for i in ids if i >= first])
+                for ids in _connected(self.system.rows(self.margins), ignore=set(self.by_label))]
 
     def found(self) -> set[tuple]:
         """The withheld values given back, block by block; a block is solved again only when one of

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from pipelines.eventlog.streams import ENVELOPE, STREAM_OF_FEED, STREAMS, Stream
+from pipelines.eventlog.streams import STREAM_OF_FEED, STREAMS, Stream
 
 if TYPE_CHECKING:
     from pipelines.eventlog.store import FileBatch
@@ -147,8 +147,6 @@ class LogStore:
             SELECT stream, stream_row, ? + row_number() OVER (ORDER BY recorded_at, file_seq, source_line) AS event_id,
                    business_key, centre_id, payload_hash, recorded_at, file_seq, source_line, head_at, head_row
             FROM classified WHERE is_new""", [self.position()])
-        envelope_tail = ", ".join(n for n, _ in ENVELOPE[5:])  # occurred_at … ingested_at
-        assert envelope_tail.startswith("occurred_at") and envelope_tail.endswith("ingested_at")
         for stream in streams:
             # each staged row's event id (NULL: not new), in the staged rows' order, beside them
             # (a positional join: the wide payloads are neither joined by key nor sorted again)

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.eventlog.lock import writer_lock
-from pipelines.eventlog.store import KeyMismatch, connect
+from pipelines.eventlog.store import connect
+from pipelines.eventlog.vault import KeyMismatch
 from pipelines.inbox.parsing import parse
 from pipelines.inbox.readers import MAX_LINE_CHARS, UnreadableFile, read_export
 from pipelines.pseudonyms import Pseudonymiser

@@ -122,15 +122,14 @@ def _export_stream(conn, stream, since: int, position: int, staging: Path) -> tu
         WHERE event_id > getvariable('export_since') AND event_id <= getvariable('export_position')""")
     conn.execute("SET VARIABLE export_since = ?", [since])
     conn.execute("SET VARIABLE export_position = ?", [position])
-    n = conn.execute("SELECT count(*) FROM export_rows").fetchone()[0]
-    if not n:
-        return 0, []
     out = staging / stream.name
     out.mkdir(parents=True, exist_ok=True)
-    # the folder is ours (a path under the carnet home), quoted as a SQL string; the rows are bound above
+    # the folder is ours (a path under the carnet home), quoted as a SQL string; the rows are bound above.
+    # COPY answers how many rows it wrote: the stream is read once, and writes no file when nothing is new.
     target = str(out).replace("'", "''")
-    conn.execute(f"COPY (SELECT * FROM export_rows ORDER BY event_id) TO '{target}' "
-                 f"(FORMAT parquet, PARTITION_BY ({PARTITION}), COMPRESSION zstd, OVERWRITE_OR_IGNORE)")
+    n = conn.execute(f"COPY (SELECT * FROM export_rows ORDER BY event_id) TO '{target}' "
+                     f"(FORMAT parquet, PARTITION_BY ({PARTITION}), COMPRESSION zstd, OVERWRITE_OR_IGNORE)"
+                     ).fetchone()[0]
     return n, sorted(out.glob(f"{PARTITION}=*/*.parquet"))
 
 

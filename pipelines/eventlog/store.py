@@ -16,7 +16,7 @@ from pipelines.eventlog.ledger import Ledger
 from pipelines.eventlog.log_store import LogStore
 from pipelines.eventlog.migration import require_current_layout
 from pipelines.eventlog.schema import DDL, LAYOUT_VERSION
-from pipelines.eventlog.vault import KeyMismatch, Vault  # noqa: F401 - KeyMismatch is raised through EventLog
+from pipelines.eventlog.vault import Vault
 
 
 @dataclass

@@ -21,29 +21,33 @@ def latest_versions(evaluator, stream: exp.Expression, event_type: exp.Expressio
     """The event ids of the latest version of each key of `event_type` in the log's `stream` table,
     for `event_id IN (...)`.
 
-    Unbounded (no as-of time, no log position), it is the log's head, which the ingestion keeps as
-    the fold of the log (`heads_are_latest`); bounded, the fold of the versions recorded by then,
-    the latest recorded time winning and the log position breaking ties. One branch's filter is
-    constant false, which DuckDB skips. The variables come in as arguments so that the models
+    Unbounded on DuckDB (no as-of time, no log position), it is the log's head, which the ingestion
+    keeps as the fold of the log (`heads_are_latest`); otherwise the fold of the versions recorded by
+    then, the latest recorded time winning and the log position breaking ties (Spark reads the log's
+    Parquet export, which has no heads). The variables come in as arguments so that the models
     name them (`@VAR(...)`) and SQLMesh sees what they depend on."""
     d = evaluator.dialect
+    if isinstance(heads_are_latest, exp.Boolean) and heads_are_latest.this:
+        return parse_one("(SELECT event_id FROM log.heads)", dialect=d)
     table = exp.to_identifier(stream.name).sql(dialect=d)  # a stream of the log: acts, gp_declarations, costs
     return parse_one(f"""(
-      SELECT event_id FROM events.log.heads WHERE {heads_are_latest.sql(dialect=d)}
-      UNION ALL
-      SELECT event_id FROM events.log.{table}
+      SELECT event_id FROM log.{table}
       WHERE event_type = {event_type.sql(dialect=d)}
         AND recorded_at <= CAST({as_of.sql(dialect=d)} AS TIMESTAMP)
         AND event_id <= CAST({log_position.sql(dialect=d)} AS BIGINT)
-        AND NOT {heads_are_latest.sql(dialect=d)}
       QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
     )""", dialect=d)
 
 
 def _per_act(evaluator, amount: str, acts: exp.Expression) -> exp.Expression:
+    """`amount` / `acts` to the cent, half away from zero, computed exactly in whole cents: DuckDB
+    divides decimals as doubles (2105.91 / 18 = 116.99499... would round to 116.99), Spark exactly."""
     acts_sql = acts.sql(dialect=evaluator.dialect)
-    return parse_one(f"CAST(CASE WHEN {acts_sql} > 0 THEN ({amount}) / {acts_sql} END AS DECIMAL(18, 2))",
-                     dialect=evaluator.dialect)
+    cents = f"CAST(({amount}) * 100 AS BIGINT)"
+    return parse_one(
+        f"CAST(CASE WHEN {acts_sql} > 0 THEN "
+        f"CASE WHEN {cents} < 0 THEN -1 ELSE 1 END * ((2 * ABS({cents}) + {acts_sql}) // (2 * {acts_sql})) * 0.01 "
+        f"END AS DECIMAL(18, 2))", dialect=evaluator.dialect)
 
 
 @macro()

@@ -450,6 +450,10 @@ configuration (environment variables, read at run time):
   CARNET_RELEASE_MIN_ROW_RATIO   the gate fails below this share of the last release's rows (default 0.9)
   CARNET_DUCKDB_MEMORY_LIMIT     DuckDB's memory ceiling, e.g. 2GB (default 2GB)
   CARNET_INBOX_SETTLE_SECONDS    how long a file must stay unchanged to be read (default 2)
+  CARNET_ENGINE                  where the SQLMesh models run: duckdb or spark (default duckdb; docs/spark.md)
+  CARNET_SPARK_MASTER            Spark's master URL with CARNET_ENGINE=spark (default local[2])
+  CARNET_SPARK_DRIVER_MEMORY     the Spark driver's heap, e.g. 4g (default 4g)
+  CARNET_SPARK_LOG_URL           where Spark reads the log's Parquet (default $CARNET_HOME/log-parquet)
   DAGSTER_HOME                   Dagster's instance (default $CARNET_HOME/dagster)
 
 exit status: 0 done; 1 a run or the quality gate failed (one line; details in `carnet dev`);

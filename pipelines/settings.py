@@ -115,6 +115,8 @@ def prepare_dagster_home(path: Path) -> Path:
 
 
 DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"
+# The engines the SQLMesh models run on, by the names CARNET_ENGINE takes (the gateway's name too)
+ENGINES = {"duckdb": "duckdb", "local": "duckdb", "spark": "spark"}
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 _UNIT_BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
                "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -149,6 +151,10 @@ class Settings:
     release_min_row_ratio: float
     duckdb_memory_limit: str
     inbox_settle_seconds: float
+    engine: str = "duckdb"              # duckdb | spark: where the SQLMesh models run
+    spark_master: str = "local[2]"      # Spark's master URL (CARNET_ENGINE=spark)
+    spark_driver_memory: str = "4g"     # the Spark driver's heap (in local mode, the whole engine's)
+    spark_log_url: str | None = None    # where Spark reads the log's Parquet; None: the home's log-parquet/
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None, *, home: str | os.PathLike | None = None,
@@ -161,6 +167,14 @@ class Settings:
         if key is not None and len(key) < 16:
             raise ConfigurationError("CARNET_PSEUDONYMISATION_KEY must be at least 16 characters long.")
         dagster = env.get("DAGSTER_HOME")
+        engine = env.get("CARNET_ENGINE", "duckdb").strip().lower()
+        if engine not in ENGINES:
+            raise ConfigurationError(f"CARNET_ENGINE={engine!r} is not an engine carnet runs its models on: "
+                                     "write duckdb (the default, one machine) or spark")
+        driver_memory = env.get("CARNET_SPARK_DRIVER_MEMORY", "4g").strip()
+        if not re.fullmatch(r"\d+[kmgt]?", driver_memory, re.IGNORECASE):
+            raise ConfigurationError(f"CARNET_SPARK_DRIVER_MEMORY={driver_memory!r} is not a JVM size: "
+                                     "write it like 4g or 2048m (default 4g)")
         return cls(
             home=Path(home or env.get("CARNET_HOME") or ".carnet").expanduser().resolve(),
             dagster_home=Path(dagster).expanduser().resolve() if dagster else None,
@@ -175,6 +189,10 @@ class Settings:
             duckdb_memory_limit=limit,
             inbox_settle_seconds=_number(env, "CARNET_INBOX_SETTLE_SECONDS", "2", float, lambda v: v >= 0,
                                          "seconds a file must stay unchanged to be read; 0 or more"),
+            engine=ENGINES[engine],
+            spark_master=env.get("CARNET_SPARK_MASTER", "local[2]").strip() or "local[2]",
+            spark_driver_memory=driver_memory,
+            spark_log_url=env.get("CARNET_SPARK_LOG_URL", "").strip() or None,
         )
 
     @property

@@ -36,6 +36,16 @@ def write_fr(inbox: Path, name: str, rows: list[str], header: str = FR_ACT_HEADE
     return path
 
 
+
+def pytest_collection_modifyitems(config, items):
+    """The Spark tests first (a stable sort: the rest keep their order): one worker builds on Spark,
+    minutes of one JVM, while the others run the rest, instead of the suite waiting on it at the end."""
+    def on_spark(item) -> bool:
+        group = item.get_closest_marker("xdist_group")
+        return bool(group and group.args and group.args[0] == "spark")
+
+    items.sort(key=lambda item: not on_spark(item))
+
 class Home:
     """A CARNET_HOME for one test, with a writer connection on its event log."""
 

@@ -106,6 +106,7 @@ def test_help_lists_the_environment_and_every_option_says_what_it_does():
     text = parser.format_help()
     for variable in ("CARNET_HOME", "CARNET_PSEUDONYMISATION_KEY", "CARNET_DEMO", "CARNET_SECRECY_THRESHOLD",
                      "CARNET_RELEASE_MIN_ROW_RATIO", "CARNET_DUCKDB_MEMORY_LIMIT", "CARNET_INBOX_SETTLE_SECONDS",
+                     "CARNET_ENGINE", "CARNET_SPARK_MASTER", "CARNET_SPARK_DRIVER_MEMORY", "CARNET_SPARK_LOG_URL",
                      "DAGSTER_HOME"):
         assert variable in text
     commands = parser._subparsers._group_actions[0].choices
@@ -150,11 +151,16 @@ def test_settings_are_read_once_and_a_bad_value_says_what_to_write(tmp_path):
     assert (settings.secrecy_threshold, settings.release_min_row_ratio, settings.inbox_settle_seconds) == (15, 0.9, 2.0)
     assert settings.paths.dagster_home == tmp_path / "d"
     assert settings.duckdb_config()["block_allocator_memory"] == "476MiB"
+    assert (settings.engine, settings.spark_master) == ("duckdb", "local[2]")
+    assert Settings.from_environment({"CARNET_ENGINE": "Spark"}).engine == "spark"
+    assert Settings.from_environment({"CARNET_ENGINE": "local"}).engine == "duckdb"  # the gateway's name
     for name, value, says in (("CARNET_SECRECY_THRESHOLD", "1", "2 or more"),
                               ("CARNET_SECRECY_THRESHOLD", "eleven", "not a whole number"),
                               ("CARNET_RELEASE_MIN_ROW_RATIO", "most", "not a number"),
                               ("CARNET_INBOX_SETTLE_SECONDS", "-1", "0 or more"),
                               ("CARNET_DUCKDB_MEMORY_LIMIT", "lots", "not a size"),
+                              ("CARNET_ENGINE", "postgres", "write duckdb .* or spark"),
+                              ("CARNET_SPARK_DRIVER_MEMORY", "lots", "not a JVM size"),
                               ("CARNET_PSEUDONYMISATION_KEY", "short", "at least 16")):
         with pytest.raises(ConfigurationError, match=says):
             Settings.from_environment({name: value})

@@ -1,6 +1,11 @@
 MODEL (
   name intermediate.int_acts,
-  kind INCREMENTAL_BY_TIME_RANGE (time_column occurred_at),
+  kind INCREMENTAL_BY_TIME_RANGE (time_column occurred_at, partition_by_time_column false),
+  /* restated by whole months, the grain it is partitioned by: an engine that overwrites whole
+     partitions (Spark) then never replaces a month with part of it */
+  interval_unit month,
+  allow_partials true,
+  partitioned_by month,
   grain act_key,
   description 'One row per act (latest version; incremental by act time; the one stored copy of the acts, since their staging models are views), with its type, month, network and the insurance revenue of the NGAP tariff in force on its date (VG + MD for home visits). Euros.',
   audits (unique_combination_of_columns(columns := (act_key)), not_null(columns := (act_key, network_id, centre_id, occurred_at, month, act_type, status)))
@@ -24,7 +29,7 @@ WITH acts AS (
 ), priced AS (
   SELECT
     a.*,
-    t.amount_eur + CASE WHEN a.act_code = 'VG' THEN md.amount_eur ELSE 0 END AS tariff_eur
+    CAST(t.amount_eur AS DECIMAL(18, 2)) + CASE WHEN a.act_code = 'VG' THEN CAST(md.amount_eur AS DECIMAL(18, 2)) ELSE 0 END AS tariff_eur
   FROM acts AS a
   LEFT JOIN seeds.tariffs AS t
     ON t.act_code = a.act_code
@@ -46,7 +51,7 @@ SELECT
   p.status, -- completed | cancelled | no_show
   p.patient_pseudonym, -- keyed pseudonym
   p.birth_year, -- patient's year of birth
-  year(p.occurred_at) - p.birth_year AS age, -- age at the act, years (act year - birth year)
+  CAST(year(p.occurred_at) - p.birth_year AS INT) AS age, -- age at the act, years (act year - birth year)
   p.sex, -- M | F
   p.residence_insee, -- commune of residence as sent
   COALESCE(g.commune_insee, p.residence_insee) AS residence_commune_insee, -- current commune of residence (INSEE COG): a former or delegated code counts in the commune it belongs to now

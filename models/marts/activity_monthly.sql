@@ -3,6 +3,7 @@ MODEL (
   kind INCREMENTAL_BY_TIME_RANGE (time_column month),
   cron '@monthly',
   allow_partials true,
+  partitioned_by month, -- the restatement grain (cron): an overwritten partition is a whole restated month
   grain (centre_id, site_code, month, act_type),
   description 'Activity: one row per centre, site, month and act type. Completed acts are activity; cancelled acts and no-shows are counted apart. Money in euros. Incremental by month: a refresh restates only the months its new events touch.',
   audits (
@@ -50,17 +51,17 @@ WITH mart AS (
   SELECT COALESCE(SUM(acts_completed), 0) AS n FROM @this_model WHERE month BETWEEN @start_ds AND @end_ds
 ), log AS (
   SELECT COUNT(*) AS n
-  FROM events.log.acts
+  FROM log.acts
   WHERE
     event_id IN (
-      SELECT event_id FROM events.log.acts
+      SELECT event_id FROM log.acts
       WHERE recorded_at <= CAST(@VAR('as_of') AS TIMESTAMP) AND event_id <= CAST(@VAR('log_position') AS BIGINT)
-        AND business_key IN (SELECT business_key FROM events.log.acts WHERE occurred_at BETWEEN @start_ts AND @end_ts)
+        AND business_key IN (SELECT business_key FROM log.acts WHERE occurred_at BETWEEN @start_ts AND @end_ts)
       QUALIFY ROW_NUMBER() OVER (PARTITION BY business_key ORDER BY recorded_at DESC, event_id DESC) = 1
     )
     AND status = 'completed'
     AND occurred_at BETWEEN @start_ts AND @end_ts
     /* as in staging: an objection removes the act's latest version */
-    AND COALESCE(patient_pseudonym, '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)
+    AND COALESCE(patient_pseudonym, '') NOT IN (SELECT pseudonym FROM vault.excluded_pseudonyms)
 )
 SELECT mart.n AS mart_completed, log.n AS log_completed FROM mart, log WHERE mart.n <> log.n

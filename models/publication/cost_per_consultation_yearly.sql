@@ -15,7 +15,7 @@ WITH yearly AS (
     network_id,
     department_code,
     centre_id,
-    YEAR(month) AS year,
+    CAST(YEAR(month) AS INT) AS year,
     SUM(acts_completed) AS acts_completed,
     SUM(consultations) AS consultations,
     SUM(home_visits) AS home_visits,

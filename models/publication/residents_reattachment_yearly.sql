@@ -13,7 +13,7 @@ MODEL (
 SELECT
   r.residence_department_code AS department_code, -- département of residence (official geography)
   r.residence_commune_insee AS commune_insee, -- current commune of residence: a former or delegated code counts in the commune it belongs to now
-  YEAR(r.declared_on) AS year, -- year of the declaration that re-attached the patient
+  CAST(YEAR(r.declared_on) AS INT) AS year, -- year of the declaration that re-attached the patient
   b.age_band, -- age that year (declaration year - birth year)
   COUNT(*) AS newly_reattached, -- patients re-attached (a patient re-attached by two networks counts in each)
   COUNT(*) FILTER (WHERE r.ald) AS newly_reattached_ald -- of whom with a long-term condition (ALD)

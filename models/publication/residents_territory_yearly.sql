@@ -43,31 +43,32 @@ WITH acts AS (
   LEFT JOIN seeds.commune_codes AS g
     ON g.code = d.residence_insee
 ), counted AS (
+  /* grouped by name: Spark reads a constant integer column of an implicit grouping as a position */
   SELECT 'departement' AS level, department_code AS territory_code, year, 0 AS newly_reattached, COUNT(*) AS acts_completed,
          COUNT(DISTINCT patient_pseudonym) AS act_patients, 0 AS attached_at_year_end
-  FROM acts GROUP BY ALL
+  FROM acts GROUP BY department_code, year
   UNION ALL
   SELECT 'epci', epci_code, year, 0, COUNT(*), COUNT(DISTINCT patient_pseudonym), 0
-  FROM acts WHERE epci_code IS NOT NULL GROUP BY ALL
+  FROM acts WHERE epci_code IS NOT NULL GROUP BY epci_code, year
   UNION ALL
-  SELECT 'departement', department_code, year, COUNT(*), 0, 0, 0 FROM reattachments GROUP BY ALL
+  SELECT 'departement', department_code, year, COUNT(*), 0, 0, 0 FROM reattachments GROUP BY department_code, year
   UNION ALL
-  SELECT 'epci', epci_code, year, COUNT(*), 0, 0, 0 FROM reattachments WHERE epci_code IS NOT NULL GROUP BY ALL
+  SELECT 'epci', epci_code, year, COUNT(*), 0, 0, 0 FROM reattachments WHERE epci_code IS NOT NULL GROUP BY epci_code, year
   UNION ALL
-  SELECT 'departement', department_code, year, 0, 0, 0, COUNT(DISTINCT patient_pseudonym) FROM in_force GROUP BY ALL
+  SELECT 'departement', department_code, year, 0, 0, 0, COUNT(DISTINCT patient_pseudonym) FROM in_force GROUP BY department_code, year
   UNION ALL
-  SELECT 'epci', epci_code, year, 0, 0, 0, COUNT(DISTINCT patient_pseudonym) FROM in_force WHERE epci_code IS NOT NULL GROUP BY ALL
+  SELECT 'epci', epci_code, year, 0, 0, 0, COUNT(DISTINCT patient_pseudonym) FROM in_force WHERE epci_code IS NOT NULL GROUP BY epci_code, year
   UNION ALL
   /* the part of a département in one EPCI (or in none): never published; secrecy relates a
      département's and its EPCIs' patients through these parts */
   SELECT 'departement_epci', department_code || '|' || COALESCE(epci_code, ''), year, 0, 0, 0,
          COUNT(DISTINCT patient_pseudonym)
-  FROM in_force GROUP BY ALL
+  FROM in_force GROUP BY department_code, epci_code, year
 ), population AS (
-  SELECT 'departement' AS level, department_code AS territory_code, SUM(population) AS population
-  FROM seeds.communes GROUP BY ALL
+  SELECT 'departement' AS level, department_code AS territory_code, SUM(CAST(population AS BIGINT)) AS population
+  FROM seeds.communes GROUP BY department_code
   UNION ALL
-  SELECT 'epci', epci_code, SUM(population) FROM seeds.communes WHERE NULLIF(epci_code, '') IS NOT NULL GROUP BY ALL
+  SELECT 'epci', epci_code, SUM(CAST(population AS BIGINT)) FROM seeds.communes WHERE NULLIF(epci_code, '') IS NOT NULL GROUP BY epci_code
 )
 SELECT
   c.level, -- departement | epci

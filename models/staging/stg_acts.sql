@@ -29,9 +29,9 @@ SELECT
   mode, -- teleconsultations: video | telephone (NULL otherwise)
   CAST(recorded_at AS TIMESTAMP) AS recorded_at, -- extraction time of the version kept
   CAST(event_id AS BIGINT) AS event_id -- position of that version in the log
-FROM events.log.acts
+FROM log.acts
 WHERE
   event_type = @event_type
   AND event_id IN @latest_versions(acts, @event_type, @VAR('heads_are_latest'), @VAR('as_of'), @VAR('log_position'))
   /* patients who objected to the use of their data (right to object) */
-  AND COALESCE(patient_pseudonym, '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)
+  AND COALESCE(patient_pseudonym, '') NOT IN (SELECT pseudonym FROM vault.excluded_pseudonyms)

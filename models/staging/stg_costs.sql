@@ -14,7 +14,7 @@ SELECT
   CAST(amount_eur AS DECIMAL(18, 2)) AS amount_eur, -- euros, positive
   CAST(recorded_at AS TIMESTAMP) AS recorded_at, -- extraction time of the version kept
   CAST(event_id AS BIGINT) AS event_id -- position of that version in the log
-FROM events.log.costs
+FROM log.costs
 WHERE
   event_type = 'cost_booked'
   AND event_id IN @latest_versions(costs, 'cost_booked', @VAR('heads_are_latest'), @VAR('as_of'), @VAR('log_position'))

@@ -20,9 +20,9 @@ SELECT
   residence_insee, -- INSEE code of the commune of residence
   CAST(recorded_at AS TIMESTAMP) AS recorded_at, -- extraction time of the version kept
   CAST(event_id AS BIGINT) AS event_id -- position of that version in the log
-FROM events.log.gp_declarations
+FROM log.gp_declarations
 WHERE
   event_type = 'gp_declared'
   AND event_id IN @latest_versions(gp_declarations, 'gp_declared', @VAR('heads_are_latest'), @VAR('as_of'), @VAR('log_position'))
   /* patients who objected to the use of their data (right to object) */
-  AND COALESCE(patient_pseudonym, '') NOT IN (SELECT pseudonym FROM events.vault.excluded_pseudonyms)
+  AND COALESCE(patient_pseudonym, '') NOT IN (SELECT pseudonym FROM vault.excluded_pseudonyms)

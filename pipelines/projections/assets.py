@@ -17,8 +17,9 @@ _STAGING_FEED = {f"staging.stg_{feed}": feed for feed in EVENT_TYPES}
 
 def _specs() -> list[dg.AssetSpec]:
     specs = []
+    models = {node.name for node in model_graph()}
     for node in model_graph():
-        deps = [model_key(d) for d in node.depends_on if not d.startswith("events.")]
+        deps = [model_key(d) for d in node.depends_on if d in models]  # the log's streams: below
         if node.name in _STAGING_FEED:
             deps.append(EVENT_ASSETS[_STAGING_FEED[node.name]])
         specs.append(dg.AssetSpec(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Callable
 
-from pipelines.projections.sqlmesh_config import sqlmesh_config
+from pipelines.projections.sqlmesh_config import cache_dir, sqlmesh_config
+from pipelines.projections.sources import register_duckdb, register_spark
 from pipelines.settings import CarnetPaths, Settings
 
 
@@ -28,7 +30,7 @@ class ModelNode:
     name: str               # schema.table
     kind: str
     description: str
-    depends_on: tuple[str, ...]  # schema.table of parents (events.log.events for the log)
+    depends_on: tuple[str, ...]  # schema.table of parents (log.acts, ... for the log: `sources.py`)
     fingerprint: str = ""        # SQLMesh's data hash: changes when what the model computes changes
     audits: tuple[str, ...] = ()  # the SQLMesh audits run with the model
 
@@ -47,8 +49,8 @@ class RefreshResult:
 
 
 def _short(fqn: str) -> str:
-    parts = [p.strip('"') for p in fqn.split(".")]
-    return ".".join(parts[-2:]) if parts[0] != "events" else ".".join(parts)
+    """schema.table of a fully qualified name (the catalog is the engine's: warehouse, spark_catalog)."""
+    return ".".join(p.strip('"`') for p in fqn.split(".")[-2:])
 
 
 def as_of_warehouse(paths: CarnetPaths, as_of: dt.datetime | None, log_position: int | None = None) -> Path:
@@ -177,6 +179,7 @@ CREATE TABLE IF NOT EXISTS carnet.refreshes (
 );
 ALTER TABLE carnet.refreshes ADD COLUMN IF NOT EXISTS excluded_patients BIGINT;  -- objections honoured
 ALTER TABLE carnet.refreshes ADD COLUMN IF NOT EXISTS project_fingerprint VARCHAR;  -- the model files built
+ALTER TABLE carnet.refreshes ADD COLUMN IF NOT EXISTS engine VARCHAR;  -- duckdb | spark (NULL: duckdb)
 COMMENT ON TABLE carnet.refreshes IS 'One row per refresh of this warehouse: what the marts reflect.';
 """
 
@@ -211,17 +214,18 @@ def _last_refresh(warehouse: Path, column: str) -> int | None:
         conn.close()
 
 
-def _record(warehouse: Path, result: "RefreshResult", fingerprint: str) -> None:
+def _record(warehouse: Path, result: "RefreshResult", fingerprint: str, engine: str) -> None:
     import duckdb
 
     conn = duckdb.connect(str(warehouse))
     try:
         conn.execute(_STATE_DDL)
         conn.execute("INSERT INTO carnet.refreshes (refreshed_at, mode, as_of, high_water_event_id, restated_from, "
-                     "restated_to, seconds, excluded_patients, project_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "restated_to, seconds, excluded_patients, project_fingerprint, engine) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [dt.datetime.now().replace(microsecond=0), result.mode, result.as_of, result.high_water_event_id,
                       result.restated_from, result.restated_to, result.seconds, result.excluded_patients,
-                      fingerprint])
+                      fingerprint, engine])
     finally:
         conn.close()
 
@@ -237,12 +241,39 @@ def project_fingerprint() -> str:
     from importlib.metadata import version
 
     digest = hashlib.sha256(f"sqlmesh {version('sqlmesh')}".encode())
-    digest.update(Path(__file__).with_name("sqlmesh_config.py").read_bytes())  # the configuration refreshes use
+    for module in ("sqlmesh_config.py", "sources.py", "spark.py"):  # the configuration refreshes use
+        digest.update(Path(__file__).with_name(module).read_bytes())
     files = sorted(p for part in PROJECT_PARTS for p in (PROJECT_ROOT / part).rglob("*") if p.is_file()
                     and "__pycache__" not in p.parts)
     for path in files:
         digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def _discard_other_engine(warehouse: Path, engine: str) -> None:
+    """A warehouse another engine built is discarded, to be built again from the log: its SQLMesh state
+    describes the other engine's tables. It is derived data: nothing is lost."""
+    from pipelines.projections.spark import spark_dir, state_db
+
+    last = _last_refresh(warehouse, "engine") if warehouse.exists() else None
+    if not warehouse.exists() or (last or "duckdb") == engine:
+        return
+    for path in (warehouse, warehouse.with_name(warehouse.name + ".wal"), state_db(warehouse)):
+        path.unlink(missing_ok=True)
+    for folder in (cache_dir(warehouse), spark_dir(warehouse)):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _export_log(paths: CarnetPaths) -> None:
+    """Bring the log's Parquet export up to the log, for an engine that reads it (Spark)."""
+    from pipelines.eventlog.parquet_export import export
+    from pipelines.eventlog.store import connect
+
+    conn = connect(paths.events_db, read_only=True)
+    try:
+        export(conn, paths.log_parquet)
+    finally:
+        conn.close()
 
 
 def _row_counts(warehouse: Path, nodes: list[ModelNode]) -> dict[str, int]:
@@ -327,9 +358,11 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
     bounded = as_of is not None or log_position is not None
     if warehouse is None:
         warehouse = as_of_warehouse(paths, as_of, log_position) if bounded else paths.warehouse_db
-    config = sqlmesh_config(settings or Settings.from_environment(home=paths.home), warehouse=warehouse,
-                            as_of=as_of, log_position=log_position)
+    settings = settings or Settings.from_environment(home=paths.home)
+    engine = settings.engine
+    config = sqlmesh_config(settings, warehouse=warehouse, as_of=as_of, log_position=log_position)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
+    _discard_other_engine(warehouse, engine)
     nodes = [n for n in model_graph() if n.kind != "SEED"]
     excluded, since, high_water, (touched_from, touched_to) = _what_changed(
         paths, warehouse, recompute_all=full or bounded, log_position=log_position, restate=restate)
@@ -340,12 +373,20 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
         # context (seconds to load) is not needed to say so
         result = RefreshResult(warehouse, None, time.perf_counter() - started, _row_counts(warehouse, nodes),
                                "unchanged", high_water, None, None, excluded)
-        _record(warehouse, result, fingerprint)
+        _record(warehouse, result, fingerprint, engine)
         return result
     from sqlmesh.utils.errors import PlanError
 
+    if engine == "spark":
+        _export_log(paths)
     ctx = load_context(on_model, config)
     try:
+        if engine == "spark":
+            from pipelines.projections.spark import log_url
+
+            register_spark(ctx.engine_adapter, log_url(settings))
+        else:
+            register_duckdb(ctx.engine_adapter)
         environment = ctx.state_reader.get_environment(ENVIRONMENT)
         first_build = environment is None
         upgraded = not first_build and _models_changed(ctx, environment)
@@ -364,15 +405,27 @@ def refresh(paths: CarnetPaths, *, as_of: dt.datetime | None = None, full: bool 
                 ctx.plan(ENVIRONMENT, **plan_kwargs)
             except PlanError as exc:
                 raise ModelsFailed("; ".join(ctx.console.failures) or str(exc)) from exc
-        # a view holds no rows of its own: counting one would compute it (the act staging
-        # views fold the whole act stream)
-        counts = {n.name: ctx.engine_adapter.fetchone(f"SELECT count(*) FROM {n.name}")[0]
-                  for n in nodes if n.kind != "VIEW"}
+        if engine == "spark":  # what the publication reads, in the DuckDB warehouse
+            from pipelines.projections.spark import copy_to_duckdb
+
+            stored = [n.name for n in model_graph() if n.kind != "VIEW"]
+            copy_to_duckdb(ctx.engine_adapter.spark, {name: list(ctx.get_model(name).columns_to_types)
+                                                      for name in stored}, warehouse)
+            counts = _row_counts(warehouse, nodes)
+        else:
+            # a view holds no rows of its own: counting one would compute it (the act staging
+            # views fold the whole act stream)
+            counts = {n.name: ctx.engine_adapter.fetchone(f"SELECT count(*) FROM {n.name}")[0]
+                      for n in nodes if n.kind != "VIEW"}
     finally:
         ctx.close()
         _forget_duckdb_adapters()
+        if engine == "spark":
+            from pipelines.projections.spark import stop_session
+
+            stop_session()
     result = RefreshResult(warehouse, as_of, time.perf_counter() - started, counts, mode, high_water,
                            touched_from if mode == "incremental" else None,
                            touched_to if mode == "incremental" else None, excluded)
-    _record(warehouse, result, fingerprint)
+    _record(warehouse, result, fingerprint, engine)
     return result

@@ -38,11 +38,10 @@ def write_fr(inbox: Path, name: str, rows: list[str], header: str = FR_ACT_HEADE
 
 
 def pytest_collection_modifyitems(config, items):
-    """The Spark tests first (a stable sort: the rest keep their order): one worker builds on Spark,
-    minutes of one JVM, while the others run the rest, instead of the suite waiting on it at the end."""
+    """The Spark test first (a stable sort: the rest keep their order): one worker runs it, minutes
+    of one JVM, while the others run the rest, instead of the suite waiting on it at the end."""
     def on_spark(item) -> bool:
-        group = item.get_closest_marker("xdist_group")
-        return bool(group and group.args and group.args[0] == "spark")
+        return any(m.args[:1] == ("spark",) for m in item.iter_markers("xdist_group"))
 
     items.sort(key=lambda item: not on_spark(item))
 

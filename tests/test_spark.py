@@ -146,7 +146,8 @@ def test_the_models_on_spark_equal_duckdb_and_a_partial_restatement_loses_no_row
     result = refresh(settings.paths, settings=settings, restate=(dt.date(2024, 3, 10), dt.date(2024, 3, 20)))
     assert result.mode == "incremental"
     assert result.row_counts["intermediate.int_acts"] == _counts(demo_warehouse)["intermediate.int_acts"]
-    _compare_on_spark(settings, warehouse, demo_warehouse,
-                      ["intermediate.int_acts", "marts.activity_monthly", "publication.residents_activity_yearly"])
+    for table in ("intermediate.int_acts", "marts.activity_monthly", "publication.residents_activity_yearly"):
+        # the copy is Spark's tables as the restatement left them
+        assert _duckdb_text(warehouse, table) == _duckdb_text(demo_warehouse, table), table
 
 

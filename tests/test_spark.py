@@ -151,3 +151,19 @@ def test_the_models_on_spark_equal_duckdb_and_a_partial_restatement_loses_no_row
         assert _duckdb_text(warehouse, table) == _duckdb_text(demo_warehouse, table), table
 
 
+
+
+def test_the_model_graph_is_read_without_starting_spark(monkeypatch):
+    """The asset specs read the model graph at import: with CARNET_ENGINE=spark it must not start a
+    Spark session, which would keep the default warehouse's settings for the whole process (an
+    engine switch then deleted its scratch folder under it)."""
+    from pipelines.projections import sqlmesh_project
+
+    configs = []
+    real = sqlmesh_project.load_context
+    monkeypatch.setenv("CARNET_ENGINE", "spark")
+    monkeypatch.setattr(sqlmesh_project, "load_context",
+                        lambda on_model=None, config=None: configs.append(config) or real(on_model, config))
+    nodes = sqlmesh_project.model_graph.__wrapped__()
+    assert [c.default_gateway for c in configs] == ["local"] and set(configs[0].gateways) == {"local"}
+    assert "marts.activity_monthly" in {n.name for n in nodes}

@@ -6,6 +6,7 @@ into the past.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import shutil
 import time
@@ -128,8 +129,12 @@ def model_graph() -> tuple[ModelNode, ...]:
 
     Fingerprints are those of an unbounded refresh, the one releases are built from: a bound sets
     variables (`heads_are_latest`), which SQLMesh folds into the fingerprint of the models using
-    them, so a rebuild cut at a release's position would otherwise see every such model as changed."""
-    ctx = load_context()
+    them, so a rebuild cut at a release's position would otherwise see every such model as changed.
+    Read with the DuckDB configuration whatever the engine: SQLMesh connects when it loads a project,
+    and a Spark session started here (at import, for the asset specs) would keep one warehouse's
+    settings for the whole process."""
+    settings = dataclasses.replace(Settings.from_environment(), engine="duckdb")
+    ctx = load_context(config=sqlmesh_config(settings))
     try:
         nodes = [ModelNode(_short(fqn), str(model.kind.name.value), model.description or "",
                            tuple(sorted(_short(d) for d in model.depends_on)), model.data_hash,

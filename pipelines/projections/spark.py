@@ -1,4 +1,4 @@
-"""The models on Spark (CARNET_ENGINE=spark): the session's settings, and the built tables copied into
+"""The models on Spark (CARNET_ENGINE=spark): the Spark session's settings, and the built tables copied into
 the DuckDB warehouse, which the publication, the headlines and `carnet status` read whichever engine
 built them. Nothing here is imported on DuckDB runs: pyspark is an optional dependency (`.[spark]`).
 """
@@ -35,7 +35,7 @@ def session_config(settings: Settings, warehouse: Path) -> dict[str, str]:
 
     - Time: the log's times are local Europe/Paris wall-clock times with no zone (DuckDB TIMESTAMP);
       TIMESTAMP_NTZ is Spark's same type, so a cast to TIMESTAMP keeps the wall-clock time, and the
-      session's zone (Europe/Paris) only governs what still converts (months and days of them).
+      Spark session's zone (Europe/Paris) only governs what still converts (months and days of them).
     - ANSI mode: overflow and invalid casts fail the build instead of turning into NULL.
     - Tables are Parquet (not Hive text), and timestamps are written as Parquet's microseconds type,
       which DuckDB reads back without a zone.
@@ -73,14 +73,14 @@ def session_config(settings: Settings, warehouse: Path) -> dict[str, str]:
 
 def stop_session() -> None:
     """Stop the process's Spark session, if any, so that the next build starts one with its own
-    warehouse's settings (Spark fixes the warehouse and metastore when a session starts)."""
+    warehouse's settings (Spark fixes the warehouse and metastore when a Spark session starts)."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         return
-    session = SparkSession.getActiveSession()
-    if session is not None:
-        session.stop()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
 
 
 def copy_to_duckdb(spark, tables: dict[str, list[str]], warehouse: Path) -> None:

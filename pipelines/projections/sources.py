@@ -13,23 +13,18 @@ from __future__ import annotations
 from pipelines.eventlog.parquet_export import PARTITION
 from pipelines.eventlog.streams import STREAMS
 
-STREAM_TABLES = tuple(s.name for s in STREAMS)
-HEADS = "heads"
 EXCLUSIONS = ("vault", "excluded_pseudonyms")
+# (schema, table) of every source the models may read on DuckDB; Spark has no heads
+DUCKDB_SOURCES = tuple(("log", s.name) for s in STREAMS) + (("log", "heads"), EXCLUSIONS)
 # The log's DuckDB types as Spark spells them; DuckDB writes TIMESTAMP to Parquet without a time zone,
 # which Spark reads as TIMESTAMP_NTZ (local time, Europe/Paris, as in the log).
 _SPARK_TYPES = {"VARCHAR": "STRING", "BLOB": "BINARY", "TIMESTAMP": "TIMESTAMP_NTZ", "INTEGER": "INT"}
 
 
-def source_names(*, with_heads: bool) -> list[tuple[str, str]]:
-    """(schema, table) of every source the models may read."""
-    return [("log", t) for t in STREAM_TABLES] + ([("log", HEADS)] if with_heads else []) + [EXCLUSIONS]
-
-
 def register_duckdb(adapter) -> None:
     """Views `log.<stream>`, `log.heads` and `vault.excluded_pseudonyms` in the warehouse, over the
     attached log. Recreated at each build: cheap, and a log upgraded in place is followed."""
-    for schema, table in source_names(with_heads=True):
+    for schema, table in DUCKDB_SOURCES:
         adapter.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         adapter.execute(f"CREATE OR REPLACE VIEW {schema}.{table} AS SELECT * FROM events.{schema}.{table}")
 
